@@ -1,0 +1,74 @@
+"""The `synthkit` console script: one Hydra app per sub-command, run in this process.
+
+Hydra has no sub-commands, so `main` pops the command name and hands the rest of the command
+line to that command's own `@hydra.main` app (its primary config is `conf/<command>.yaml`).
+Command modules are imported only when their command runs, so `synthkit --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+import attrs
+
+__all__ = ["COMMANDS", "Command", "main"]
+
+
+@attrs.frozen
+class Command:
+    name: str
+    summary: str
+    target: str  # "module:function"; the function takes the composed config
+    writes_run_dir: bool
+
+    def load(self):
+        module, function = self.target.split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    Command("info", "show what a trace DB holds (counts, splits, models, task ids, schema)",
+            "synthkit.cli.info:run", writes_run_dir=False),
+    Command("import", "import traces from OpenAI chat JSONL or another trace DB",
+            "synthkit.cli.import_traces:run", writes_run_dir=True),
+)}
+
+
+def _usage() -> str:
+    from synthkit import __version__
+
+    width = max(len(name) for name in COMMANDS)
+    lines = [
+        f"synthkit {__version__}: judge-based filtering of LLM agent traces into fine-tuning data",
+        "",
+        "usage: synthkit <command> [key=value ...] [hydra options]",
+        "",
+        "commands:",
+        *(f"  {c.name.ljust(width)}  {c.summary}" for c in COMMANDS.values()),
+        "",
+        "`synthkit <command> --help` shows a command's config keys and groups.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        raise SystemExit(0 if args else 2)
+    if args[0] == "--version":
+        from synthkit import __version__
+
+        print(f"synthkit {__version__}")
+        return
+    name, rest = args[0], args[1:]
+    command = COMMANDS.get(name)
+    if command is None:
+        print(f"synthkit: unknown command {name!r} (commands: {', '.join(COMMANDS)})",
+              file=sys.stderr)
+        raise SystemExit(2)
+    from synthkit.cli.app import run_command
+
+    run_command(command, rest)

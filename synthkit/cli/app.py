@@ -1,0 +1,91 @@
+"""Running one sub-command as a Hydra app: composition, run directory, and how failures end.
+
+A user mistake (`SynthkitError`, a missing or bad config value) ends as one line on stderr and
+a non-zero exit, and the run directory Hydra made for it is removed again: a failed command
+leaves no file behind. Anything else is a bug and keeps its traceback and its run directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from synthkit.cli import Command
+from synthkit.cli.experiment import write_manifest
+from synthkit.errors import SynthkitError
+from synthkit.resources import default_dir
+
+log = logging.getLogger("synthkit")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _fail(command: Command, message: str, exit_code: int, run_dir: Path | None) -> None:
+    if run_dir is not None:
+        _discard(run_dir)
+    print(f"synthkit {command.name}: error: {message}", file=sys.stderr)
+    raise SystemExit(exit_code)
+
+
+def _discard(run_dir: Path) -> None:
+    """Remove a failed run's directory and the parents it leaves empty, up to the current folder."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler) and \
+                Path(handler.baseFilename).resolve().is_relative_to(run_dir.resolve()):
+            root.removeHandler(handler)
+            handler.close()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cwd = Path.cwd().resolve()
+    parent = run_dir.resolve().parent
+    while parent != cwd and cwd in parent.parents and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+
+
+def _task(command: Command):
+    def task(cfg: DictConfig) -> None:
+        run_dir = Path(HydraConfig.get().runtime.output_dir) if command.writes_run_dir else None
+        started_at = datetime.now(UTC)
+        try:
+            result: dict[str, Any] | None = command.load()(cfg)
+        except SynthkitError as exc:
+            _fail(command, str(exc), exc.exit_code, run_dir)
+        except OmegaConfBaseException as exc:
+            _fail(command, f"config: {_first_line(exc)}", 2, run_dir)
+        except KeyboardInterrupt:
+            if run_dir is not None:
+                write_manifest(run_dir, command.name, cfg, started_at, "interrupted", None)
+            print(f"synthkit {command.name}: interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
+        if run_dir is not None:
+            write_manifest(run_dir, command.name, cfg, started_at, "completed", result)
+            log.info("run directory: %s", run_dir)
+
+    task.__name__ = command.name
+    return task
+
+
+def run_command(command: Command, argv: Sequence[str]) -> None:
+    """Run `command` with Hydra on `argv` (overrides and Hydra flags), in this process."""
+    app = hydra.main(version_base="1.3", config_path=str(default_dir("conf")),
+                     config_name=command.name)(_task(command))
+    saved = sys.argv
+    sys.argv = [f"synthkit {command.name}", *argv]
+    try:
+        app()
+    finally:
+        sys.argv = saved

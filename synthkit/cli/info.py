@@ -1,0 +1,53 @@
+"""`synthkit info`: what a trace DB holds, at a glance."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from omegaconf import DictConfig
+
+from synthkit.errors import SynthkitError
+from synthkit.traces.store import TraceStore
+
+COUNTED = {
+    "sessions": "session_traces",
+    "timesteps": "session_timesteps",
+    "events": "events",
+    "lm calls": None,
+    "messages": "messages",
+    "outcome rewards": "outcome_rewards",
+    "event rewards": "event_rewards",
+    "judge scores": "judge_scores",
+}
+GROUPED = {"splits": "task_split", "models": "model", "task ids": "task_id", "statuses": "status"}
+
+
+def summary(store: TraceStore) -> dict[str, Any]:
+    counts = {name: store.count_lm_calls() if table is None else store.count(table)
+              for name, table in COUNTED.items()}
+    groups = {name: {("(none)" if value is None else str(value)): n
+                     for value, n in store.metadata_values(key)}
+              for name, key in GROUPED.items()}
+    return {"db": str(store.path), "schema_version": store.schema_version,
+            "written_by": "synthkit" if store.schema_version else "synth-ai (no judge tables yet)",
+            "counts": counts, **groups}
+
+
+def _text(info: dict[str, Any]) -> str:
+    width = max(map(len, [*COUNTED, *GROUPED, "schema version"]))
+    lines = [f"{info['db']}",
+             f"  {'schema version'.ljust(width)}  {info['schema_version']} ({info['written_by']})"]
+    lines += [f"  {name.ljust(width)}  {n:,}" for name, n in info["counts"].items()]
+    for name in GROUPED:
+        values = ", ".join(f"{value} ({n:,})" for value, n in info[name].items()) or "-"
+        lines.append(f"  {name.ljust(width)}  {values}")
+    return "\n".join(lines)
+
+
+def run(cfg: DictConfig) -> None:
+    if cfg.format not in ("text", "json"):
+        raise SynthkitError(f"format must be text or json, not {cfg.format!r}")
+    with TraceStore.open(cfg.db.path) as store:
+        info = summary(store)
+    print(json.dumps(info, indent=2, ensure_ascii=False) if cfg.format == "json" else _text(info))

@@ -1,0 +1,296 @@
+"""How model objects map onto synth-ai's tracing v3 columns, both ways.
+
+synth-ai stores chat messages as TEXT that may hold plain text or JSON, LM calls as its
+`LLMCallRecord` JSON in `events.call_records`, and datetimes in several ISO-8601 spellings.
+Writing, synthkit uses synth-ai's shapes (so synth-ai reads our DBs) and marks how a message's
+content was stored; reading, it accepts everything synth-ai writes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from synthkit.traces.model import LMCall, Message, ToolCall
+
+# `messages.message_type` allows only these; other roles are stored as JSON carrying the role.
+ROLE_TO_MESSAGE_TYPE = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool_result",
+    "function": "tool_result",
+    "tool_result": "tool_result",
+    "tool_use": "tool_use",
+}
+MESSAGE_TYPE_TO_ROLE = {"system": "system", "user": "user", "assistant": "assistant",
+                        "tool_result": "tool", "tool_use": "tool_use"}
+
+CONTENT_FORMAT_KEY = "content_format"  # in messages.metadata: "text" or "json"
+
+# Keys of synth-ai's LLMRequestParams; anything else a caller passes goes to `raw_params`.
+_REQUEST_PARAM_KEYS = ("temperature", "top_p", "max_tokens", "stop", "top_k", "presence_penalty",
+                       "frequency_penalty", "repetition_penalty", "seed", "n", "best_of",
+                       "response_format", "json_mode")
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def loads(text: Any, default: Any = None) -> Any:
+    """Decode a JSON column; a value that is not JSON text comes back as it is."""
+    if text is None:
+        return default
+    if not isinstance(text, str | bytes):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Read the datetime spellings found in trace DBs; naive times are taken as UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    else:
+        text = str(value).strip().replace("Z", "+00:00")
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            try:
+                return datetime.fromtimestamp(float(text), tz=UTC)
+            except ValueError:
+                raise ValueError(f"not a date-time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def format_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+# -- tool calls ---------------------------------------------------------------------------------
+
+def tool_calls_from_openai(items: Any) -> tuple[ToolCall, ...]:
+    """OpenAI's `tool_calls` list (`{"id", "function": {"name", "arguments"}}`) as ToolCalls."""
+    calls = []
+    for item in items or ():
+        function = item.get("function") or item
+        arguments = function.get("arguments", "{}")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        calls.append(ToolCall(name=function["name"], arguments=arguments,
+                              call_id=item.get("id") or item.get("call_id")))
+    return tuple(calls)
+
+
+def tool_calls_to_openai(calls: tuple[ToolCall, ...]) -> list[dict[str, Any]]:
+    return [{"id": c.call_id, "type": "function",
+             "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+
+
+# -- session messages (the `messages` table) -------------------------------------------------------
+
+def _is_plain(message: Message) -> bool:
+    return (isinstance(message.content, str) and not message.tool_calls
+            and message.tool_call_id is None and message.name is None
+            and MESSAGE_TYPE_TO_ROLE.get(ROLE_TO_MESSAGE_TYPE.get(message.role, "")) == message.role)
+
+
+def message_to_row(message: Message) -> dict[str, Any]:
+    """Columns `message_type`, `content` and `metadata` for one session message."""
+    if message.role not in ROLE_TO_MESSAGE_TYPE:
+        raise ValueError(f"unknown message role {message.role!r} "
+                         f"(known: {', '.join(ROLE_TO_MESSAGE_TYPE)})")
+    metadata = dict(message.metadata)
+    if _is_plain(message):
+        content = message.content
+        metadata[CONTENT_FORMAT_KEY] = "text"
+    else:
+        payload: dict[str, Any] = {"role": message.role, "content": message.content}
+        if message.tool_calls:
+            payload["tool_calls"] = tool_calls_to_openai(message.tool_calls)
+        if message.tool_call_id is not None:
+            payload["tool_call_id"] = message.tool_call_id
+        if message.name is not None:
+            payload["name"] = message.name
+        content = dumps(payload)
+        metadata[CONTENT_FORMAT_KEY] = "json"
+    return {"message_type": ROLE_TO_MESSAGE_TYPE[message.role], "content": content,
+            "event_time": message.time, "metadata": dumps(metadata)}
+
+
+def _structured_payload(content: str, metadata: dict[str, Any]) -> Any:
+    """The JSON a message row holds, or None when its content is plain text."""
+    declared = metadata.get(CONTENT_FORMAT_KEY)
+    if declared == "text":
+        return None
+    if declared != "json" and "json_payload" not in metadata and content[:1] not in "{[":
+        return None
+    payload = loads(content)
+    if isinstance(payload, dict) and "role" in payload and ("content" in payload or "text" in payload):
+        return payload
+    if isinstance(payload, list) and payload and all(
+            isinstance(part, dict) and "type" in part for part in payload):
+        return payload
+    return None
+
+
+def message_from_row(message_type: str, content: str | None, metadata_text: str | None,
+                     step_id: str | None, time: float | None) -> Message:
+    metadata = loads(metadata_text, {})
+    if not isinstance(metadata, dict):
+        metadata = {"metadata": metadata}
+    content = content or ""
+    payload = _structured_payload(content, metadata)
+    metadata.pop(CONTENT_FORMAT_KEY, None)
+    role = MESSAGE_TYPE_TO_ROLE.get(message_type, message_type)
+    if isinstance(payload, list):
+        return Message(role=role, content=payload, step_id=step_id, time=time, metadata=metadata)
+    if isinstance(payload, dict):
+        body = payload["content"] if "content" in payload else payload["text"]
+        if body is None:
+            body = ""
+        elif not isinstance(body, str | list):
+            body = dumps(body)
+        return Message(role=payload.get("role") or role, content=body,
+                       tool_calls=tool_calls_from_openai(payload.get("tool_calls")),
+                       tool_call_id=payload.get("tool_call_id"), name=payload.get("name"),
+                       step_id=step_id, time=time, metadata=metadata)
+    return Message(role=role, content=content, step_id=step_id, time=time, metadata=metadata)
+
+
+# -- LM calls (synth-ai's LLMCallRecord JSON in `events.call_records`) --------------------------
+
+def _content_to_parts(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    parts = []
+    for part in content:
+        if part.get("type") == "text":
+            parts.append({"type": "text", "text": part.get("text", "")})
+        else:
+            url = (part.get("image_url") or {}).get("url") if part.get("type") == "image_url" else None
+            parts.append({"type": "image" if url else part.get("type", "data"), "uri": url,
+                          "data": part})
+    return parts
+
+
+def _parts_to_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    if not parts:
+        return ""
+    if len(parts) == 1 and parts[0].get("type") == "text":
+        return parts[0].get("text") or ""
+    content = []
+    for part in parts:
+        if isinstance(part.get("data"), dict) and "type" in part["data"]:
+            content.append(part["data"])
+        elif part.get("type") == "text":
+            content.append({"type": "text", "text": part.get("text") or ""})
+        elif part.get("uri") or part.get("base64_data"):
+            url = part.get("uri") or f"data:{part.get('mime_type') or 'image/png'};base64,{part['base64_data']}"
+            content.append({"type": "image_url", "image_url": {"url": url}})
+        else:
+            content.append({k: v for k, v in part.items() if v is not None})
+    return content
+
+
+def _llm_message(message: Message) -> dict[str, Any]:
+    metadata = dict(message.metadata)
+    if message.tool_calls:
+        metadata["tool_calls"] = tool_calls_to_openai(message.tool_calls)
+    return {"role": message.role, "parts": _content_to_parts(message.content),
+            "name": message.name, "tool_call_id": message.tool_call_id, "metadata": metadata}
+
+
+def _message_from_llm(item: dict[str, Any]) -> Message:
+    metadata = dict(item.get("metadata") or {})
+    tool_calls = tool_calls_from_openai(metadata.pop("tool_calls", None))
+    parts = item.get("parts")
+    content = _parts_to_content(parts) if parts is not None else (item.get("content") or "")
+    return Message(role=item.get("role") or "user", content=content, tool_calls=tool_calls,
+                   tool_call_id=item.get("tool_call_id"), name=item.get("name"),
+                   metadata=metadata)
+
+
+def lm_call_to_record(call: LMCall) -> dict[str, Any]:
+    params = dict(call.request_params)
+    tool_choice = params.pop("tool_choice", None)
+    request_params: dict[str, Any] = {key: params.pop(key, None) for key in _REQUEST_PARAM_KEYS}
+    request_params["tool_config"] = {"tools": list(call.tools)} if call.tools else None
+    request_params["raw_params"] = params
+    usage = {"input_tokens": call.input_tokens, "output_tokens": call.output_tokens,
+             "total_tokens": call.total_tokens, "cost_usd": call.cost_usd}
+    return {
+        "call_id": call.call_id,
+        "api_type": "chat_completions",
+        "provider": call.provider,
+        "model_name": call.model or "",
+        "schema_version": "1.0",
+        "started_at": format_time(call.started_at),
+        "completed_at": format_time(call.completed_at),
+        "latency_ms": call.latency_ms,
+        "request_params": request_params,
+        "input_messages": [_llm_message(m) for m in call.input_messages],
+        "tool_choice": tool_choice,
+        "output_messages": [_llm_message(m) for m in call.output_messages],
+        "output_text": call.output_text or None,
+        "output_tool_calls": [
+            {"name": c.name, "arguments_json": c.arguments, "arguments": c.parsed_arguments,
+             "call_id": c.call_id, "index": i} for i, c in enumerate(call.tool_calls)],
+        "usage": usage,
+        "finish_reason": call.finish_reason,
+        "outcome": "error" if call.error else "success",
+        "error": {"message": call.error} if call.error else None,
+        "metadata": {},
+    }
+
+
+def lm_call_from_record(record: dict[str, Any]) -> LMCall:
+    request = dict(record.get("request_params") or {})
+    tool_config = request.pop("tool_config", None) or {}
+    params = {k: v for k, v in request.items() if k != "raw_params" and v is not None}
+    params.update(request.get("raw_params") or {})
+    if record.get("tool_choice") is not None:
+        params["tool_choice"] = record["tool_choice"]
+    output_messages = tuple(_message_from_llm(m) for m in record.get("output_messages") or ())
+    if not output_messages and record.get("output_text"):
+        output_messages = (Message(role="assistant", content=record["output_text"]),)
+    tool_calls = []
+    for item in record.get("output_tool_calls") or ():
+        arguments = item.get("arguments_json")
+        if arguments is None:
+            arguments = json.dumps(item.get("arguments") or {}, ensure_ascii=False)
+        tool_calls.append(ToolCall(name=item.get("name") or "", arguments=arguments,
+                                   call_id=item.get("call_id")))
+    usage = record.get("usage") or {}
+    error = record.get("error")
+    if isinstance(error, dict):
+        error = error.get("message") or dumps(error)
+    return LMCall(
+        model=record.get("model_name") or None,
+        provider=record.get("provider"),
+        input_messages=tuple(_message_from_llm(m) for m in record.get("input_messages") or ()),
+        output_messages=output_messages,
+        tool_calls=tuple(tool_calls),
+        tools=tuple((tool_config or {}).get("tools") or ()),
+        input_tokens=usage.get("input_tokens"),
+        output_tokens=usage.get("output_tokens"),
+        cost_usd=usage.get("cost_usd"),
+        latency_ms=record.get("latency_ms"),
+        finish_reason=record.get("finish_reason"),
+        error=error,
+        call_id=record.get("call_id"),
+        started_at=parse_time(record.get("started_at")),
+        completed_at=parse_time(record.get("completed_at")),
+        request_params=params,
+    )
