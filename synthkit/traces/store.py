@@ -1,8 +1,8 @@
 """The trace DB on disk: checked opening, streaming reads, and the single writer.
 
 Readers open the file read-only (`mode=ro`) and never change it, not even its journal mode.
-Writers use WAL, a busy timeout and `BEGIN IMMEDIATE` transactions, so writers queue rather
-than interleave. Sessions stream in chunks: memory does not grow with the size of the DB.
+Writers use WAL while they write, a busy timeout and `BEGIN IMMEDIATE` transactions, so
+writers queue rather than interleave; the last one out returns the DB to a single file. Sessions stream in chunks: memory does not grow with the size of the DB.
 """
 
 from __future__ import annotations
@@ -373,6 +373,14 @@ class TraceWriter:
         return writer
 
     def close(self) -> None:
+        """Close, and leave the DB as one file at rest when no one else has it open.
+
+        A read-only connection to a WAL-mode DB must create `-wal` and `-shm` files it cannot
+        remove; in rollback-journal mode it creates nothing, so readers leave no trace.
+        """
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._conn.execute("PRAGMA busy_timeout = 0")
+            self._conn.execute("PRAGMA journal_mode = DELETE")
         self._conn.close()
 
     def __enter__(self) -> TraceWriter:

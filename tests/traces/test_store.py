@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import attrs
+import pytest
+
+from synthkit import Message, Selection, TraceDBError, TraceStore
+from synthkit.traces import schema
+from synthkit.traces.store import TraceWriter
+from tests.conftest import tree
+from tests.factories import T0, make_session
+
+
+def write(path: Path, *sessions) -> None:
+    with TraceWriter.open(path, create=True) as writer:
+        for session in sessions:
+            writer.write_session(session)
+
+
+def test_a_written_session_reads_back_equal(tmp_path):
+    session = make_session()
+    write(tmp_path / "t.db", session)
+    with TraceStore.open(tmp_path / "t.db") as store:
+        assert list(store.sessions()) == [session]
+        assert store.session("s-1") == session
+        assert store.session("missing") is None
+        assert store.schema_version == schema.SCHEMA_VERSION
+
+
+def test_columns_keep_synth_ai_meanings(tmp_path):
+    write(tmp_path / "t.db", make_session())
+    conn = sqlite3.connect(tmp_path / "t.db")
+    row = conn.execute("SELECT cost_usd, model_name, input_tokens, call_records FROM events "
+                       "WHERE event_type = 'cais' ORDER BY id LIMIT 1").fetchone()
+    assert row[0] == 0  # integer cents, as synth-ai: 0.000123 USD is 0 cents
+    assert row[1] == "gpt-4o-mini" and row[2] == 120
+    assert '"cost_usd": 0.000123' in row[3]  # the exact USD stays in the call record
+    counts = conn.execute("SELECT num_timesteps, num_events, num_messages FROM session_traces").fetchone()
+    assert counts == (2, 4, 7)
+    per_step = conn.execute("SELECT step_id, num_events, num_messages FROM session_timesteps "
+                            "ORDER BY step_index").fetchall()
+    assert per_step == [("decision_0", 2, 5), ("decision_1", 1, 1)]
+    types = [r[0] for r in conn.execute("SELECT message_type FROM messages ORDER BY id")]
+    assert types == ["system", "user", "assistant", "assistant", "tool_result", "system", "user"]
+    assert conn.execute("SELECT value FROM synthkit_meta WHERE key='schema_version'").fetchone() == ("1",)
+
+
+def test_selection_is_pushed_into_sql(tmp_path):
+    sessions = [make_session(f"s-{i}", created_at=T0 + timedelta(hours=i),
+                             split=("train", "val")[i % 2], task_id=f"task-{i % 3}",
+                             model=("a", "b")[i % 2]) for i in range(12)]
+    write(tmp_path / "t.db", *sessions)
+    with TraceStore.open(tmp_path / "t.db") as store:
+        def ids(selection):
+            found = [s.session_id for s in store.sessions(selection, chunk_size=5)]
+            assert store.count_sessions(selection) == len(found)
+            return found
+
+        assert ids(Selection()) == [s.session_id for s in sessions]
+        assert ids(Selection(splits=["val"])) == [f"s-{i}" for i in range(1, 12, 2)]
+        assert ids(Selection(task_ids=["task-0"], models=["a"])) == ["s-0", "s-6"]
+        assert ids(Selection(created_from=T0 + timedelta(hours=3),
+                             created_to=T0 + timedelta(hours=5))) == ["s-3", "s-4", "s-5"]
+        # a bound written in another time zone means the same instant
+        other_zone = (T0 + timedelta(hours=10)).astimezone(tz=__import__("zoneinfo").ZoneInfo("Asia/Tokyo"))
+        assert ids(Selection(created_from=other_zone)) == ["s-10", "s-11"]
+        assert ids(Selection(session_ids=["s-2", "nope"])) == ["s-2"]
+
+
+def test_readers_change_nothing(synth_ai_db):
+    before = tree(synth_ai_db.parent)
+    with TraceStore.open(synth_ai_db) as store:
+        assert len(list(store.sessions())) == 60
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.db.execute("DELETE FROM session_traces")
+    assert tree(synth_ai_db.parent) == before
+    mode = sqlite3.connect(synth_ai_db).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "delete"
+
+
+def test_writers_use_wal_and_foreign_keys(tmp_path):
+    with TraceWriter.open(tmp_path / "t.db", create=True) as writer:
+        assert writer.created
+        assert writer.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert writer.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        with pytest.raises(sqlite3.IntegrityError):
+            writer.add_event_reward("nope", 999, make_session().events[1].rewards[0])
+
+
+def test_a_failed_write_leaves_nothing(tmp_path):
+    path = tmp_path / "t.db"
+    write(path)
+    session = make_session("s-2")
+    broken = attrs.evolve(session, messages=(*session.messages, Message(role="wizard")))
+    with TraceWriter.open(path) as writer, pytest.raises(ValueError, match="unknown message role"):
+        writer.write_session(broken)
+    with TraceStore.open(path) as store:
+        assert store.count_sessions() == 0
+
+
+def test_writers_take_turns(tmp_path):
+    path = tmp_path / "t.db"
+    write(path)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            with TraceWriter.open(path) as writer:
+                for i in range(10):
+                    writer.write_session(make_session(f"w{n}-{i}"))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with TraceStore.open(path) as store:
+        assert store.count_sessions() == 40
+        assert store.count("events") == 160
+
+
+def test_a_synth_ai_db_gains_judge_tables_when_written(synth_ai_db):
+    with TraceStore.open(synth_ai_db) as store:
+        assert store.schema_version == 0 and not store.table_exists("judge_scores")
+    with TraceWriter.open(synth_ai_db):
+        pass
+    with TraceStore.open(synth_ai_db) as store:
+        assert store.schema_version == 1 and store.table_exists("judge_scores")
+        assert store.count_sessions() == 60
+
+
+# -- bad DBs: one clear error each, nothing created or changed ---------------------------------
+
+def _corrupt(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)
+    path.write_bytes(bytes(data))
+
+
+def _execute(path: Path, *statements: str) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def _not_a_trace_db(path: Path) -> None:
+    _execute(path, "CREATE TABLE notes (x)")
+
+
+def _future_version(path: Path) -> None:
+    write(path)
+    _execute(path, "UPDATE synthkit_meta SET value = '99'")
+
+
+def _missing_column(path: Path) -> None:
+    _execute(path, *(ddl.replace("call_records TEXT,", "") if table == "events" else ddl
+                     for table, ddl in schema.V3_TABLES.items()))
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (None, "trace DB not found"),
+    (lambda p: p.mkdir(), "is a directory"),
+    (lambda p: p.write_bytes(b""), "is an empty file"),
+    (lambda p: p.write_text("session_id,score\n"), "is not a SQLite database"),
+    (lambda p: (write(p), _corrupt(p)), "corrupt"),
+    (_not_a_trace_db, "not a trace DB \\(no session_traces table\\)"),
+    (_future_version, "schema version 99; this synthkit reads up to version 1"),
+    (_missing_column, "table events lacks columns: call_records"),
+])
+def test_bad_dbs_are_refused_with_one_clear_error(tmp_path, make, message):
+    path = tmp_path / "traces.db"
+    if make:
+        make(path)
+    before = tree(tmp_path)
+    for opener in (TraceStore.open, lambda p: TraceWriter.open(p, create=False)):
+        with pytest.raises(TraceDBError, match=message) as info:
+            opener(path)
+        assert "\n" not in str(info.value)
+        assert str(path) in str(info.value)
+    assert tree(tmp_path) == before
+
+
+def test_times_in_every_spelling_read_as_utc():
+    from synthkit.traces.codec import parse_time
+
+    expected = datetime(2025, 11, 7, 0, 51, 32, tzinfo=UTC)
+    for text in ("2025-11-07T00:51:32+00:00", "2025-11-07 00:51:32", "2025-11-07T00:51:32Z",
+                 "2025-11-07T09:51:32+09:00", 1762476692, "1762476692"):
+        assert parse_time(text) == expected
+    with pytest.raises(ValueError, match="not a date-time"):
+        parse_time("yesterday")
