@@ -17,10 +17,11 @@ class SynthkitProjectConf(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
         from synthkit.resources import default_dir
 
-        packaged = f"file://{default_dir('conf')}"
-        is_synthkit = any(e.provider == "main" and e.path == packaged
+        packaged = default_dir("conf")
+        is_synthkit = any(e.provider == "main" and e.path is not None
+                          and Path(e.path.removeprefix("file://")) == packaged
                           for e in search_path.get_path())
         project = Path.cwd() / "conf"
-        if is_synthkit and project.is_dir() and project.resolve() != default_dir("conf"):
+        if is_synthkit and project.is_dir() and project.resolve() != packaged:
             search_path.prepend("synthkit-project", f"file://{project.resolve()}",
                                 anchor=SearchPathQuery(provider="main"))

@@ -31,15 +31,15 @@ def summary(store: TraceStore) -> dict[str, Any]:
               for name, key in GROUPED.items()}
     return {"db": str(store.path), "schema_version": store.schema_version,
             "written_by": "synthkit" if store.schema_version else "synth-ai (no judge tables yet)",
-            "counts": counts, **groups}
+            "counts": counts, **groups, "judge score keys": dict(store.judge_score_keys())}
 
 
 def _text(info: dict[str, Any]) -> str:
-    width = max(map(len, [*COUNTED, *GROUPED, "schema version"]))
+    width = max(map(len, [*COUNTED, *GROUPED, "schema version", "judge score keys"]))
     lines = [f"{info['db']}",
              f"  {'schema version'.ljust(width)}  {info['schema_version']} ({info['written_by']})"]
     lines += [f"  {name.ljust(width)}  {n:,}" for name, n in info["counts"].items()]
-    for name in GROUPED:
+    for name in (*GROUPED, "judge score keys"):
         values = ", ".join(f"{value} ({n:,})" for value, n in info[name].items()) or "-"
         lines.append(f"  {name.ljust(width)}  {values}")
     return "\n".join(lines)

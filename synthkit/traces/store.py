@@ -212,6 +212,14 @@ class TraceStore:
             f"SELECT {expression} AS value, count(*) FROM session_traces "
             "GROUP BY value ORDER BY count(*) DESC, value")]
 
+    def judge_score_keys(self) -> list[tuple[str, int]]:
+        """Keys of `metadata.judge_scores` (synth-ai's and synthkit's) with how many sessions
+        have a number under each."""
+        return [(row[0], row[1]) for row in self._rows(
+            "SELECT j.key, count(j.value) FROM session_traces AS s, "
+            "json_each(CASE WHEN json_valid(s.metadata) THEN s.metadata END, '$.judge_scores') AS j "
+            "GROUP BY j.key ORDER BY j.key")]
+
     # -- sessions ----------------------------------------------------------------------------
 
     def sessions(self, selection: Selection = Selection(), *, chunk_size: int = 100) -> Iterator[Session]:

@@ -1,0 +1,178 @@
+"""The `synthkit` console script, run in-process as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synthkit.resources import sample
+from tests.conftest import SYNTH_AI_DB, tree
+
+
+def assert_one_line_error(result, *fragments: str, code: int = 2) -> None:
+    assert result.exit_code == code, result
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert "Traceback" not in result.err + result.out
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_help_lists_the_commands(run_cli):
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    for command in ("info", "import"):
+        assert f"\n  {command} " in result.out
+    bare = run_cli()
+    assert bare.exit_code == 2 and "commands:" in bare.out
+
+
+def test_an_unknown_command_is_one_line(run_cli):
+    assert_one_line_error(run_cli("jugde"), "unknown command 'jugde'", "info, import")
+
+
+@pytest.mark.parametrize("command", ["info", "import"])
+def test_each_command_shows_hydra_help(run_cli, command):
+    result = run_cli(command, "--help")
+    assert result.exit_code == 0
+    assert f"synthkit {command}:" in result.out
+    assert "== Configuration groups ==" in result.out and "db: sqlite" in result.out
+    assert "path: ${oc.env:SQLD_DB_PATH,traces/v3/synth_ai.db}" in result.out
+
+
+# -- info ----------------------------------------------------------------------------------------
+
+def test_info_reads_a_synth_ai_db_and_changes_nothing(run_cli, synth_ai_db, tmp_path):
+    before = tree(tmp_path)
+    result = run_cli("info", f"db.path={synth_ai_db}", "format=json")
+    assert result.exit_code == 0, result.err
+    info = json.loads(result.out)
+    assert info["counts"] == {"sessions": 60, "timesteps": 267, "events": 533, "lm calls": 267,
+                              "messages": 800, "outcome rewards": 60, "event rewards": 667,
+                              "judge scores": 0}
+    assert info["schema_version"] == 0
+    assert info["splits"] == {"train": 41, "test": 11, "val": 8}
+    assert set(info["models"]) == {"gpt-4o-mini", "claude-3-5-sonnet-20241022", "llama-3.3-70b-versatile"}
+    assert sum(info["task ids"].values()) == 60
+    assert info["judge score keys"] == {"progress": 60, "quality": 58}
+    assert tree(tmp_path) == before  # no run directory, no log, DB byte-identical
+
+
+def test_info_text_and_the_sqld_db_path_default(run_cli, synth_ai_db, monkeypatch):
+    monkeypatch.setenv("SQLD_DB_PATH", str(synth_ai_db))
+    result = run_cli("info")
+    assert result.exit_code == 0, result.err
+    assert result.out.splitlines()[0] == str(synth_ai_db)
+    assert "  sessions          60" in result.out
+    assert "  splits            train (41), test (11), val (8)" in result.out
+
+
+@pytest.mark.parametrize(("setup", "fragment"), [
+    (None, "trace DB not found: traces/v3/synth_ai.db"),
+    (lambda p: p.write_text("id,score\n1,0.5\n"), "is not a SQLite database"),
+    (lambda p: sqlite3.connect(p).execute("CREATE TABLE t (x)"), "not a trace DB"),
+])
+def test_info_on_a_bad_db_is_one_line_and_creates_nothing(run_cli, tmp_path, setup, fragment):
+    path = tmp_path / "traces" / "v3" / "synth_ai.db"
+    if setup:
+        path.parent.mkdir(parents=True)
+        setup(path)
+    before = tree(tmp_path)
+    assert_one_line_error(run_cli("info"), "synthkit info: error:", fragment)
+    assert tree(tmp_path) == before
+
+
+def test_a_bad_value_is_one_line(run_cli, synth_ai_db):
+    assert_one_line_error(run_cli("info", f"db.path={synth_ai_db}", "format=xml"),
+                          "format must be text or json, not 'xml'")
+
+
+def test_an_unknown_key_is_refused_by_hydra(run_cli, synth_ai_db, tmp_path):
+    result = run_cli("info", f"db.path={synth_ai_db}", "colour=red")
+    assert result.exit_code == 1
+    assert "Key 'colour' is not in struct" in result.err and "Traceback" not in result.err
+    assert not (tmp_path / "experiments").exists()
+
+
+# -- import --------------------------------------------------------------------------------------
+
+def test_import_creates_the_db_and_a_run_directory(run_cli, tmp_path):
+    result = run_cli("import", f"source={sample('chat_sample.jsonl')}", "+metadata.run=quickstart")
+    assert result.exit_code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == "created trace DB traces/v3/synth_ai.db"
+    assert lines[1].startswith("imported 4 sessions from ")
+    (run_dir,) = (tmp_path / "experiments" / "import").iterdir()
+    assert lines[-1] == f"run directory: {run_dir}"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["command"] == "import"
+    assert manifest["result"]["imported"] == 4 and manifest["result"]["created_db"] is True
+    assert manifest["db"]["path"] == str(tmp_path / "traces/v3/synth_ai.db")
+    assert (run_dir / "import.log").read_text().count("imported 4 sessions") == 1
+    overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
+    assert overrides == [f"source={sample('chat_sample.jsonl')}", "+metadata.run=quickstart"]
+
+    info = json.loads(run_cli("info", "format=json").out)
+    assert info["counts"]["sessions"] == 4 and info["counts"]["lm calls"] == 6
+
+
+def test_a_clash_is_one_line_and_leaves_no_run_directory(run_cli, tmp_path):
+    source = f"source={sample('chat_sample.jsonl')}"
+    assert run_cli("import", source).exit_code == 0
+    before = tree(tmp_path)
+    assert_one_line_error(run_cli("import", source), "already has session", "skip_existing=true")
+    assert tree(tmp_path) == before
+    skipped = run_cli("import", source, "skip_existing=true")
+    assert skipped.exit_code == 0
+    assert "skipped 4 sessions already in traces/v3/synth_ai.db" in skipped.out
+
+
+def test_import_merges_a_trace_db(run_cli, tmp_path):
+    result = run_cli("import", f"source={SYNTH_AI_DB}", "db.path=merged.db")
+    assert result.exit_code == 0, result.err
+    assert "imported 60 sessions" in result.out and "(trace_db)" in result.out
+    assert json.loads(run_cli("info", "db.path=merged.db", "format=json").out)["counts"]["sessions"] == 60
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    ((), ("config: Missing mandatory value: source",)),
+    (("source=nowhere.jsonl",), ("source not found: nowhere.jsonl",)),
+    (("source=.",), ("source is not a file: .",)),
+    (("source=bad.jsonl",), ("bad.jsonl: line 2: not valid JSON", "nothing imported")),
+    (("source=good.jsonl", "format=csv"), ("format must be auto, chat_jsonl or trace_db",)),
+    ((f"source={SYNTH_AI_DB}", "skip_bad=true"), ("skip_bad applies to chat JSONL",)),
+])
+def test_bad_import_input_is_one_line_and_creates_nothing(run_cli, tmp_path, args, fragments):
+    shutil.copy(sample("chat_sample.jsonl"), tmp_path / "good.jsonl")
+    (tmp_path / "bad.jsonl").write_text(sample("chat_sample.jsonl").read_text().splitlines()[0] + "\n{oops\n")
+    before = tree(tmp_path)
+    assert_one_line_error(run_cli("import", *args), "synthkit import: error:", *fragments)
+    assert tree(tmp_path) == before
+
+
+def test_skip_bad_reports_what_it_skipped(run_cli, tmp_path):
+    (tmp_path / "bad.jsonl").write_text(sample("chat_sample.jsonl").read_text() + "{oops\n")
+    result = run_cli("import", "source=bad.jsonl", "skip_bad=true")
+    assert result.exit_code == 0, result.err
+    assert "imported 4 sessions" in result.out
+    assert "skipped 1 bad lines:\n  line 5: not valid JSON" in result.out
+    (run_dir,) = (tmp_path / "experiments" / "import").iterdir()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["result"]["skipped_bad"] == [{"line": 5, "reason": manifest["result"]["skipped_bad"][0]["reason"]}]
+
+
+# -- a project's own conf/ -----------------------------------------------------------------------
+
+def test_a_project_conf_overrides_and_extends_the_packaged_one(run_cli, tmp_path, synth_ai_db):
+    (tmp_path / "conf" / "db").mkdir(parents=True)
+    (tmp_path / "conf" / "db" / "sqlite.yaml").write_text(f"path: {synth_ai_db}\n")
+    (tmp_path / "conf" / "db" / "empty.yaml").write_text("path: elsewhere.db\n")
+    result = run_cli("info", "format=json")
+    assert result.exit_code == 0, result.err
+    assert json.loads(result.out)["db"] == str(synth_ai_db)
+    assert_one_line_error(run_cli("info", "db=empty"), "trace DB not found: elsewhere.db")
