@@ -15,12 +15,16 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from synthkit.cli import COMMANDS
+from synthkit.cli.app import register_configs
 from synthkit.resources import default_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 sys.path.insert(0, str(ROOT / ".ci"))
 from readme_command import quickstart  # noqa: E402
+
+
+register_configs()
 
 
 def section(title: str) -> str:

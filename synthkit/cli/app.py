@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from synthkit.cli import Command
@@ -79,8 +80,20 @@ def _task(command: Command):
     return task
 
 
+def register_configs() -> None:
+    """Configs that YAML cannot express, for the defaults lists of the primary configs.
+
+    `open_map` is a map users add keys to from the command line (`metadata.task_split=train`,
+    no `+`): Hydra refuses new keys in any node unless the node itself is not in struct mode.
+    """
+    open_map = OmegaConf.create({})
+    OmegaConf.set_struct(open_map, False)
+    ConfigStore.instance().store(name="open_map", node=open_map)
+
+
 def run_command(command: Command, argv: Sequence[str]) -> None:
     """Run `command` with Hydra on `argv` (overrides and Hydra flags), in this process."""
+    register_configs()
     app = hydra.main(version_base="1.3", config_path=str(default_dir("conf")),
                      config_name=command.name)(_task(command))
     saved = sys.argv

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 import yaml
 
 from synthkit.resources import sample
+from synthkit import TraceStore
+from tests import baddbs
 from tests.conftest import SYNTH_AI_DB, tree
 
 
@@ -75,7 +76,9 @@ def test_info_text_and_the_sqld_db_path_default(run_cli, synth_ai_db, monkeypatc
 @pytest.mark.parametrize(("setup", "fragment"), [
     (None, "trace DB not found: traces/v3/synth_ai.db"),
     (lambda p: p.write_text("id,score\n1,0.5\n"), "is not a SQLite database"),
-    (lambda p: sqlite3.connect(p).execute("CREATE TABLE t (x)"), "not a trace DB"),
+    (baddbs.corrupt, "traces/v3/synth_ai.db is corrupt or unreadable"),
+    (baddbs.not_a_trace_db, "not a trace DB"),
+    (baddbs.future_version, "has trace schema version 99"),
 ])
 def test_info_on_a_bad_db_is_one_line_and_creates_nothing(run_cli, tmp_path, setup, fragment):
     path = tmp_path / "traces" / "v3" / "synth_ai.db"
@@ -102,7 +105,7 @@ def test_an_unknown_key_is_refused_by_hydra(run_cli, synth_ai_db, tmp_path):
 # -- import --------------------------------------------------------------------------------------
 
 def test_import_creates_the_db_and_a_run_directory(run_cli, tmp_path):
-    result = run_cli("import", f"source={sample('chat_sample.jsonl')}", "+metadata.run=quickstart")
+    result = run_cli("import", f"source={sample('chat_sample.jsonl')}", "metadata.run=quickstart")
     assert result.exit_code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0] == "created trace DB traces/v3/synth_ai.db"
@@ -115,10 +118,12 @@ def test_import_creates_the_db_and_a_run_directory(run_cli, tmp_path):
     assert manifest["db"]["path"] == str(tmp_path / "traces/v3/synth_ai.db")
     assert (run_dir / "import.log").read_text().count("imported 4 sessions") == 1
     overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
-    assert overrides == [f"source={sample('chat_sample.jsonl')}", "+metadata.run=quickstart"]
+    assert overrides == [f"source={sample('chat_sample.jsonl')}", "metadata.run=quickstart"]
 
     info = json.loads(run_cli("info", "format=json").out)
     assert info["counts"]["sessions"] == 4 and info["counts"]["lm calls"] == 6
+    with TraceStore.open(tmp_path / "traces/v3/synth_ai.db") as store:
+        assert {s.metadata["run"] for s in store.sessions()} == {"quickstart"}
 
 
 def test_a_clash_is_one_line_and_leaves_no_run_directory(run_cli, tmp_path):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
@@ -12,6 +11,7 @@ import pytest
 from synthkit import Message, Selection, TraceDBError, TraceStore
 from synthkit.traces import schema
 from synthkit.traces.store import TraceWriter
+from tests import baddbs
 from tests.conftest import tree
 from tests.factories import T0, make_session
 
@@ -139,41 +139,15 @@ def test_a_synth_ai_db_gains_judge_tables_when_written(synth_ai_db):
 
 # -- bad DBs: one clear error each, nothing created or changed ---------------------------------
 
-def _corrupt(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[100:4096] = b"\xff" * (4096 - 100)
-    path.write_bytes(bytes(data))
-
-
-def _execute(path: Path, *statements: str) -> None:
-    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
-        for statement in statements:
-            conn.execute(statement)
-
-
-def _not_a_trace_db(path: Path) -> None:
-    _execute(path, "CREATE TABLE notes (x)")
-
-
-def _future_version(path: Path) -> None:
-    write(path)
-    _execute(path, "UPDATE synthkit_meta SET value = '99'")
-
-
-def _missing_column(path: Path) -> None:
-    _execute(path, *(ddl.replace("call_records TEXT,", "") if table == "events" else ddl
-                     for table, ddl in schema.V3_TABLES.items()))
-
-
 @pytest.mark.parametrize(("make", "message"), [
     (None, "trace DB not found"),
     (lambda p: p.mkdir(), "is a directory"),
     (lambda p: p.write_bytes(b""), "is an empty file"),
     (lambda p: p.write_text("session_id,score\n"), "is not a SQLite database"),
-    (lambda p: (write(p), _corrupt(p)), "corrupt"),
-    (_not_a_trace_db, "not a trace DB \\(no session_traces table\\)"),
-    (_future_version, "schema version 99; this synthkit reads up to version 1"),
-    (_missing_column, "table events lacks columns: call_records"),
+    (baddbs.corrupt, "corrupt"),
+    (baddbs.not_a_trace_db, "not a trace DB \\(no session_traces table\\)"),
+    (baddbs.future_version, "schema version 99; this synthkit reads up to version 1"),
+    (baddbs.missing_column, "table events lacks columns: call_records"),
 ])
 def test_bad_dbs_are_refused_with_one_clear_error(tmp_path, make, message):
     path = tmp_path / "traces.db"
