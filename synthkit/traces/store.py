@@ -344,8 +344,11 @@ class TraceWriter:
         self.db = sqlite_utils.Database(conn)
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = False) -> TraceWriter:
-        """Open a trace DB for writing; with `create`, a missing DB is made (`created` says so)."""
+    def open(cls, path: str | Path, *, create: bool = False,
+             busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> TraceWriter:
+        """Open a trace DB for writing; with `create`, a missing DB is made (`created` says so).
+
+        Another writer holding the DB is waited for up to `busy_timeout_ms`."""
         path = Path(path)
         created = not path.exists()
         if created and not create:
@@ -357,7 +360,7 @@ class TraceWriter:
             path.parent.mkdir(parents=True)
         try:
             conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)
+                                   timeout=busy_timeout_ms / 1000)
         except sqlite3.Error as exc:
             raise TraceDBError(f"cannot open {path}: {exc}") from None
         conn.row_factory = sqlite3.Row
@@ -365,7 +368,7 @@ class TraceWriter:
         try:
             if not created:
                 version = _schema_version(conn, path)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -404,14 +407,16 @@ class TraceWriter:
             with self.db.atomic():
                 yield
             return
-        self._conn.execute("BEGIN IMMEDIATE")
         try:
+            self._conn.execute("BEGIN IMMEDIATE")
             yield
-        except BaseException:
+            self._conn.execute("COMMIT")
+        except BaseException as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):  # locked past the timeout, disk full, ...
+                raise TraceDBError(f"cannot write {self.path}: {exc}") from None
             raise
-        self._conn.execute("COMMIT")
 
     def has_session(self, session_id: str) -> bool:
         return self._conn.execute("SELECT 1 FROM session_traces WHERE session_id = ?",

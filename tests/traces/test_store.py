@@ -127,6 +127,28 @@ def test_writers_take_turns(tmp_path):
         assert store.count("events") == 160
 
 
+def test_a_writer_locked_out_past_its_timeout_says_so(tmp_path):
+    path = tmp_path / "t.db"
+    write(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(TraceDBError, match=f"cannot write {path}: database is locked"), \
+                TraceWriter.open(path, busy_timeout_ms=50) as writer:
+            writer.write_session(make_session())
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with TraceWriter.open(path) as first, TraceWriter.open(path, busy_timeout_ms=50) as second:
+        with first.transaction():
+            first.write_session(make_session("first"))
+            with pytest.raises(TraceDBError, match="database is locked"):
+                second.write_session(make_session("second"))
+        second.write_session(make_session("second"))
+    with TraceStore.open(path) as store:
+        assert [s.session_id for s in store.sessions()] == ["first", "second"]
+
+
 def test_a_synth_ai_db_gains_judge_tables_when_written(synth_ai_db):
     with TraceStore.open(synth_ai_db) as store:
         assert store.schema_version == 0 and not store.table_exists("judge_scores")
