@@ -3,6 +3,11 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from synthkit.errors import SynthkitError
+from synthkit.rubrics.api import Rubric, criterion, judge, mark, skip
+from synthkit.rubrics.examples import example, examples_from
+from synthkit.rubrics.grading import grade
+from synthkit.rubrics.results import CriterionResult, GradeResult, Outcome, RubricResult
+from synthkit.rubrics.trace import Trace
 from synthkit.traces.model import (
     Event,
     EventReward,
@@ -24,12 +29,17 @@ except PackageNotFoundError:  # running from a checkout that was never installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "CriterionResult",
     "Event",
     "EventReward",
     "EventType",
     "LMCall",
+    "GradeResult",
     "Message",
+    "Outcome",
     "OutcomeReward",
+    "Rubric",
+    "RubricResult",
     "Selection",
     "Session",
     "SessionStatus",
@@ -37,7 +47,15 @@ __all__ = [
     "SynthkitError",
     "Timestep",
     "ToolCall",
+    "Trace",
     "TraceDBError",
     "TraceStore",
     "__version__",
+    "criterion",
+    "example",
+    "examples_from",
+    "grade",
+    "judge",
+    "mark",
+    "skip",
 ]

@@ -8,8 +8,9 @@ _HERE = Path(__file__).resolve().parent
 
 
 def default_dir(name: str) -> Path:
-    """`conf` or `rubrics` as shipped: inside the installed package, or at the top of a checkout."""
-    for candidate in (_HERE / name, _HERE.parent / name):
+    """`conf` or `rubrics` as shipped: in the installed package (`synthkit/defaults/`), or at
+    the top of a source checkout."""
+    for candidate in (_HERE / "defaults" / name, _HERE.parent / name):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"synthkit's default {name}/ is missing from the installation")

@@ -30,8 +30,9 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_carries_the_default_configs_and_rubrics(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for conf in (ROOT / "conf").rglob("*.yaml"):
-        assert f"synthkit/conf/{conf.relative_to(ROOT / 'conf')}" in names
-    assert any(n.startswith("synthkit/rubrics/") for n in names)
+        assert f"synthkit/defaults/conf/{conf.relative_to(ROOT / 'conf')}" in names
+    for rubric in (ROOT / "rubrics").glob("rubric_*"):
+        assert f"synthkit/defaults/rubrics/{rubric.name}" in names
     assert "hydra_plugins/synthkit_searchpath/__init__.py" in names
     assert "synthkit/samples/chat_sample.jsonl" in names
 
@@ -48,7 +49,8 @@ def test_an_installed_synthkit_runs_from_an_empty_folder(wheel, tmp_path):
     where = subprocess.run([sys.executable, "-c", "import synthkit.resources as r; "
                             "print(r.default_dir('conf')); print(r.default_dir('rubrics'))"],
                            cwd=work, env=env, capture_output=True, text=True, check=True)
-    assert where.stdout.split() == [str(site / "synthkit" / "conf"), str(site / "synthkit" / "rubrics")]
+    assert where.stdout.split() == [str(site / "synthkit" / "defaults" / "conf"),
+                                    str(site / "synthkit" / "defaults" / "rubrics")]
     info = subprocess.run([*run, "info", "db.path=traces.db", "format=json"], cwd=work, env=env,
                           capture_output=True, text=True)
     assert info.returncode == 0, info.stderr

@@ -33,6 +33,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             "synthkit.cli.info:run", writes_run_dir=False),
     Command("import", "import traces from OpenAI chat JSONL or another trace DB",
             "synthkit.cli.import_traces:run", writes_run_dir=True),
+    Command("rubrics", "list the rubrics collected and selected (like pytest --collect-only)",
+            "synthkit.cli.list_rubrics:run", writes_run_dir=False),
 )}
 
 

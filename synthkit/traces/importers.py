@@ -22,7 +22,8 @@ from synthkit.traces import codec
 from synthkit.traces.model import Event, EventType, LMCall, Message, Session, Timestep
 from synthkit.traces.store import TraceStore, TraceWriter
 
-__all__ = ["ImportFailed", "ImportReport", "detect_format", "import_chat_jsonl", "import_trace_db"]
+__all__ = ["ImportFailed", "ImportReport", "chat_record_to_session", "detect_format",
+           "import_chat_jsonl", "import_trace_db"]
 
 FORMATS = ("chat_jsonl", "trace_db")
 _CHAT_KEYS = {"messages", "tools", "parallel_tool_calls", "metadata", "session_id"}
@@ -105,13 +106,18 @@ def _chat_message(raw: Any, index: int) -> Message:
                    tool_call_id=raw.get("tool_call_id"), name=raw.get("name"))
 
 
-def chat_line_to_session(line: str, number: int, created_at: datetime,
-                         metadata: dict[str, Any]) -> Session:
-    """One chat JSONL line as a session: each assistant turn a timestep with its LM call."""
+def chat_line_to_session(line: str, created_at: datetime, metadata: dict[str, Any]) -> Session:
+    """One chat JSONL line as a session (see `chat_record_to_session`)."""
     try:
         record = json.loads(line)
     except ValueError as exc:
         raise _BadLine(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    return chat_record_to_session(record, created_at, metadata)
+
+
+def chat_record_to_session(record: Any, created_at: datetime, metadata: dict[str, Any]) -> Session:
+    """An OpenAI chat record (`{"messages": [...], "tools": [...]}`) as a session: each
+    assistant turn a timestep with its LM call. A malformed record raises `ValueError`."""
     if not isinstance(record, dict):
         raise _BadLine("not a JSON object")
     raw_messages = record.get("messages")
@@ -169,7 +175,7 @@ def _chat_sessions(source: Path, metadata: dict[str, Any], started: datetime,
                 # Sessions of one import keep the file's order in the DB's recording order.
                 created_at = started + timedelta(microseconds=number)
                 try:
-                    yield number, chat_line_to_session(line, number, created_at, metadata), None
+                    yield number, chat_line_to_session(line, created_at, metadata), None
                 except _BadLine as exc:
                     yield number, None, str(exc)
         except UnicodeDecodeError as exc:

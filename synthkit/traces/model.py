@@ -123,6 +123,11 @@ class LMCall:
             return None
         return (self.input_tokens or 0) + (self.output_tokens or 0)
 
+    @property
+    def usage(self) -> dict[str, int | None]:
+        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                "total_tokens": self.total_tokens}
+
 
 @attrs.frozen
 class EventReward:

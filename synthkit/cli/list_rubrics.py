@@ -1,0 +1,79 @@
+"""`synthkit rubrics`: what is collected and selected, like `pytest --collect-only`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from synthkit.errors import SynthkitError
+from synthkit.rubrics.api import Rubric
+from synthkit.rubrics.discovery import collect, source_of
+
+
+def _shown(path: str) -> str:
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def describe(rubric: Rubric) -> dict[str, Any]:
+    file, line = source_of(rubric)
+    return {
+        "id": rubric.id, "version": rubric.version, "weight": rubric.weight,
+        "marks": list(rubric.marks()), "file": _shown(file), "line": line,
+        "description": rubric.description,
+        "examples": sum(1 for e in type(rubric).examples if e.applies_to(rubric.id)),
+        "criteria": [{"name": s.name, "kind": s.kind, "weight": s.weight, "required": s.required,
+                      "threshold": rubric.threshold_for(s), "line": s.line}
+                     for s in rubric.criteria()],
+    }
+
+
+def _text(rubrics: list[dict[str, Any]]) -> str:
+    lines: list[str] = []
+    current = None
+    for rubric in rubrics:
+        if rubric["file"] != current:
+            current = rubric["file"]
+            lines.append(current)
+        marks = f"  marks: {', '.join(rubric['marks'])}" if rubric["marks"] else ""
+        lines.append(f"  {rubric['id']}  version {rubric['version']}  weight {rubric['weight']:g}"
+                     f"{marks}  line {rubric['line']}  {rubric['examples']} examples")
+        width = max(len(c["name"]) for c in rubric["criteria"])
+        for c in rubric["criteria"]:
+            required = "required" if c["required"] else "        "
+            lines.append(f"    {c['name'].ljust(width)}  {c['kind']:<5}  weight {c['weight']:<5g} "
+                         f"{required}  line {c['line']}")
+    return "\n".join(lines)
+
+
+def run(cfg: DictConfig) -> None:
+    if cfg.format not in ("text", "json"):
+        raise SynthkitError(f"format must be text or json, not {cfg.format!r}")
+    options = cfg.rubrics
+    collection = collect(list(options.paths), list(options.patterns))
+    selected = collection.select(options.select)
+    listed = [describe(r) for r in selected]
+    deselected = len(collection.rubrics) - len(selected)
+    if cfg.format == "json":
+        print(json.dumps({"rubrics": listed, "deselected": deselected,
+                          "files": [_shown(str(f)) for f in collection.files],
+                          "errors": [str(e) for e in collection.errors]}, indent=2, ensure_ascii=False))
+    else:
+        if listed:
+            print(_text(listed))
+        criteria = sum(len(r["criteria"]) for r in listed)
+        note = f" ({deselected} deselected by {options.select!r})" if deselected else ""
+        print(f"{len(collection.files)} files, {len(listed)} rubrics{note}, {criteria} criteria")
+    for error in collection.errors:
+        print(f"ERROR {_shown(error.path)}{':' + str(error.line) if error.line else ''}: "
+              f"{error.message}", file=sys.stderr)
+    if collection.errors:
+        count = len(collection.errors)
+        raise SynthkitError(f"{count} collection error{'s' if count > 1 else ''}")
+    if not collection.rubrics:
+        raise SynthkitError(f"no rubric found in {', '.join(map(str, options.paths))}")

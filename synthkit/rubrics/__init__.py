@@ -1,0 +1,1 @@
+"""Rubrics as code: the authoring API, the trace view, discovery, selection and grading."""
