@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,19 @@ def synth_ai_db(tmp_path: Path) -> Path:
     path = tmp_path / "synth_ai_v3_sample.db"
     shutil.copy(SYNTH_AI_DB, path)
     return path
+
+
+@pytest.fixture
+def write(tmp_path: Path):
+    """Write a file under tmp_path from dedented source; returns its path."""
+
+    def write(relative: str, source: str) -> Path:
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source).lstrip(), encoding="utf-8")
+        return path
+
+    return write
 
 
 @attrs.frozen

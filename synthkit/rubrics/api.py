@@ -86,10 +86,14 @@ def _decorator(kind: str, func: Callable[..., Any] | None, options: dict[str, An
         name = fn.__name__
         if not callable(fn) or inspect.isclass(fn):
             raise RubricDefinitionError(f"@{kind} decorates a method, not {fn!r}")
-        params = list(inspect.signature(fn).parameters)
-        if kind == "code" and len(params) != 2:
-            raise RubricDefinitionError(
-                f"criterion {name} must take (self, trace), not ({', '.join(params)})")
+        signature = inspect.signature(fn)
+        if kind == "code":
+            try:
+                signature.bind(None, None)
+            except TypeError:
+                raise RubricDefinitionError(
+                    f"criterion {name} must take (self, trace), not "
+                    f"({', '.join(signature.parameters)})") from None
         prompt = options.pop("prompt", None)
         anchors = options.pop("anchors", None) or {}
         if kind == "judge":
@@ -208,6 +212,27 @@ class _MarkGenerator:
 mark = _MarkGenerator()
 
 
+def _code_text(code: Any) -> str:
+    consts = [_code_text(c) if inspect.iscode(c) else repr(c) for c in code.co_consts]
+    return f"{code.co_code.hex()}|{consts}|{code.co_names}"
+
+
+def _class_source(cls: type) -> str:
+    """The class's source text; for a class without one (made in a notebook cell or by
+    `type()`), its methods' bytecode and its other attributes stand in."""
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):
+        parts = []
+        for name, value in sorted(cls.__dict__.items()):
+            function = getattr(value, "__func__", value)
+            if inspect.isfunction(function):
+                parts.append(f"{name}:{_code_text(function.__code__)}")
+            elif not name.startswith("__"):
+                parts.append(f"{name}={value!r}")
+        return f"{cls.__qualname__}\n" + "\n".join(parts)
+
+
 # -- the rubric -----------------------------------------------------------------------------------
 
 class Rubric:
@@ -252,7 +277,7 @@ class Rubric:
         for cls in type(self).__mro__:
             if cls is Rubric or not issubclass(cls, Rubric):
                 continue
-            digest.update(inspect.getsource(cls).encode())
+            digest.update(_class_source(cls).encode())
         digest.update(json.dumps(self.params, sort_keys=True, default=repr).encode())
         return digest.hexdigest()[:12]
 
@@ -285,10 +310,11 @@ class Rubric:
         if not params:
             return [cls()]
         made = []
+        # As pytest: the decorator nearest the class gives the first part of the id.
         for combination in itertools.product(*(
-                zip(p.ids, p.argvalues, strict=True) for p in reversed(params))):
+                zip(p.ids, p.argvalues, strict=True) for p in params)):
             values: dict[str, Any] = {}
-            for (_, row), parametrization in zip(combination, reversed(params), strict=True):
+            for (_, row), parametrization in zip(combination, params, strict=True):
                 values.update(zip(parametrization.argnames, row, strict=True))
             instance = cls(**values)
             instance._id_suffix = "-".join(part_id for part_id, _ in combination)

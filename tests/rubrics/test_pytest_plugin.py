@@ -1,0 +1,67 @@
+"""`pytest rubrics/`: golden examples run as test items, through the pytest11 plugin."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+RUBRIC = '''
+from synthkit import Rubric, criterion, example, judge
+
+class RubricAnswer(Rubric):
+    """Answers arithmetic."""
+
+    @criterion
+    def correct(self, trace):
+        return 1.0 if trace.final_answer == "4" else 0.0
+
+    @judge
+    def tone(self):
+        """Is it polite?"""
+
+def chat(answer):
+    return [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": answer}]
+
+RubricAnswer.examples = [
+    example("right", messages=chat("4"), criteria={"correct": 1}),
+    example("wrong range", messages=chat("4"), criteria={"correct": (0, 0.5)}),
+    example("judge only", messages=chat("4"), criteria={"tone": (0.5, 1)}),
+]
+'''
+
+
+def pytest_in(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+                          cwd=folder, capture_output=True, text=True)
+
+
+def test_examples_are_items_and_a_wrong_range_fails(tmp_path):
+    (tmp_path / "rubrics").mkdir()
+    (tmp_path / "rubrics" / "rubric_answer.py").write_text(RUBRIC)
+    (tmp_path / "rubrics" / "rubric_unrelated.py").write_text("raise SystemExit('not ours')\n")
+    listed = pytest_in(tmp_path, "rubrics", "--collect-only")
+    assert "RubricAnswer[right]" in listed.stdout and "RubricAnswer[wrong range]" in listed.stdout
+    done = pytest_in(tmp_path, "rubrics", "-rs")
+    assert done.returncode == 1, done.stdout
+    assert "1 failed, 1 passed, 1 skipped" in done.stdout
+    assert "RubricAnswer on example 'wrong range' (rubric_answer.py:" in done.stdout
+    assert "criterion correct: expected [0, 0.5], got 1 (passed)" in done.stdout
+    assert "needs a judge" in done.stdout
+    assert not (tmp_path / ".pytest_cache").exists()
+
+
+def test_a_broken_rubric_file_is_a_collection_error(tmp_path):
+    (tmp_path / "rubric_broken.py").write_text("from synthkit import Rubric\nimport nothing_here\n")
+    done = pytest_in(tmp_path, ".")
+    assert done.returncode == 2
+    assert "rubric_broken.py:2: ModuleNotFoundError: No module named 'nothing_here'" in done.stdout
+
+
+def test_the_shipped_rubrics_pass_their_examples(tmp_path):
+    done = pytest_in(ROOT, "rubrics", "-vv")
+    assert done.returncode == 0, done.stdout
+    assert "RubricCrafterOutcome[a strong run] PASSED" in done.stdout
+    assert "RubricChatToolUse[a refusal loop] PASSED" in done.stdout
