@@ -15,6 +15,10 @@ from synthkit.rubrics.api import Rubric
 from synthkit.rubrics.discovery import collect, source_of
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {'criteria' if noun == 'criterion' else noun + 's'}"
+
+
 def _shown(path: str) -> str:
     relative = os.path.relpath(path)
     return path if relative.startswith("..") else relative
@@ -68,7 +72,8 @@ def run(cfg: DictConfig) -> None:
             print(_text(listed))
         criteria = sum(len(r["criteria"]) for r in listed)
         note = f" ({deselected} deselected by {options.select!r})" if deselected else ""
-        print(f"{len(collection.files)} files, {len(listed)} rubrics{note}, {criteria} criteria")
+        print(f"{_count(len(collection.files), 'file')}, {_count(len(listed), 'rubric')}{note}, "
+              f"{_count(criteria, 'criterion')}")
     for error in collection.errors:
         print(f"ERROR {_shown(error.path)}{':' + str(error.line) if error.line else ''}: "
               f"{error.message}", file=sys.stderr)

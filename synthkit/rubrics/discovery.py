@@ -4,7 +4,8 @@
 2. find the files matching the patterns (`rubric_*.py`, `*_rubric.py`) below each folder;
 3. import each file as a module of its own (nothing is added to `sys.path`);
 4. take the classes named `Rubric*` that subclass `Rubric` and are defined in that file,
-   unless they opt out with `__rubric__ = False`;
+   unless they opt out with `__rubric__ = False` (a `Rubric` subclass with another name is an
+   error: it would silently never grade);
 5. make their instances (one per parametrization) and check that rubric ids are unique.
 
 Whatever goes wrong is a `CollectionError` naming the file and line; selection (`-k` style)
@@ -164,9 +165,13 @@ def collect_file(path: Path) -> tuple[list[Rubric], list[CollectionError]]:
     rubrics: list[Rubric] = []
     errors: list[CollectionError] = []
     for name, cls in vars(module).items():
-        if not (name.startswith("Rubric") and inspect.isclass(cls) and issubclass(cls, Rubric)
-                and cls is not Rubric and cls.__module__ == module.__name__
-                and cls.__dict__.get("__rubric__", True)):
+        if not (inspect.isclass(cls) and issubclass(cls, Rubric) and cls is not Rubric
+                and cls.__module__ == module.__name__ and cls.__dict__.get("__rubric__", True)):
+            continue
+        if not name.startswith("Rubric"):
+            errors.append(CollectionError(shown, source_of(cls)[1], (
+                f"{name} subclasses Rubric but its name does not start with 'Rubric': rename it, "
+                "or set __rubric__ = False if it is only a base class")))
             continue
         try:
             _check_class(cls)

@@ -30,7 +30,7 @@ def test_selection_and_json(run_cli, tmp_path, write):
     write("rubrics/rubric_mine.py", simple("RubricMine", mark="mine"))
     write("rubrics/rubric_other.py", simple("RubricOther", mark="other"))
     text = run_cli("rubrics", "rubrics.select=mine")
-    assert text.out.splitlines()[-1] == "2 files, 1 rubrics (1 deselected by 'mine'), 2 criteria"
+    assert text.out.splitlines()[-1] == "2 files, 1 rubric (1 deselected by 'mine'), 2 criteria"
     listed = json.loads(run_cli("rubrics", "format=json", "rubrics.select=not mine").out)
     (rubric,) = listed["rubrics"]
     assert rubric["id"] == "RubricOther" and rubric["file"] == "rubrics/rubric_other.py"

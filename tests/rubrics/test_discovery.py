@@ -21,11 +21,11 @@ def test_files_classes_and_nested_folders_are_found_like_pytest(write, tmp_path,
     write("rubrics/helpers.py", simple("RubricIgnoredFile"))          # not a rubric file name
     write("rubrics/.hidden/rubric_h.py", simple("RubricHidden"))      # hidden folders are skipped
     write("rubrics/rubric_names.py", simple("RubricKept") + '''
-    class NotARubric(RubricKept):   # the name must start with Rubric
+    class RubricPlain:              # the class must subclass Rubric
         pass
 
-    class RubricPlain:              # and the class must subclass Rubric
-        pass
+    class Base(RubricKept):         # a base class says so
+        __rubric__ = False
     ''')
     monkeypatch.chdir(tmp_path)
     collection = collect()
@@ -79,6 +79,9 @@ def test_same_file_names_in_different_folders_both_load_without_touching_sys_pat
      "    def c(self):\n        pass\n", 4, "judge criterion c needs a docstring or prompt="),
     ("from synthkit import Rubric\n\n\nclass RubricEmpty(Rubric):\n    pass\n", 4,
      "RubricEmpty has no criteria"),
+    ("from synthkit import Rubric, criterion\n\nclass CrafterRubric(Rubric):\n    @criterion\n"
+     "    def c(self, trace):\n        return 1\n", 3,
+     "CrafterRubric subclasses Rubric but its name does not start with 'Rubric'"),
     ("from synthkit import Rubric, criterion\n\nclass RubricX(Rubric):\n    threshold = 2\n"
      "    @criterion\n    def c(self, trace):\n        return 1\n", 3,
      "RubricX.threshold must be a number in [0, 1], not 2"),
