@@ -13,3 +13,14 @@ class SynthkitError(Exception):
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+class RunFinishedWithErrors(SynthkitError):
+    """The command did its work and recorded it, but some of it failed: its run directory and
+    results are kept, and the exit code says so."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, result: dict, *, exit_code: int | None = None) -> None:
+        super().__init__(message, exit_code=exit_code)
+        self.result = result

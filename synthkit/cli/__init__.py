@@ -35,6 +35,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             "synthkit.cli.import_traces:run", writes_run_dir=True),
     Command("rubrics", "list the rubrics collected and selected (like pytest --collect-only)",
             "synthkit.cli.list_rubrics:run", writes_run_dir=False),
+    Command("judge", "grade the traces of a DB with rubrics and an LLM judge (cached, resumable)",
+            "synthkit.cli.judge:run", writes_run_dir=True),
 )}
 
 

@@ -23,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from synthkit.cli import Command
 from synthkit.cli.experiment import write_manifest
-from synthkit.errors import SynthkitError
+from synthkit.errors import RunFinishedWithErrors, SynthkitError
 from synthkit.resources import default_dir
 
 log = logging.getLogger("synthkit")
@@ -63,6 +63,12 @@ def _task(command: Command):
         started_at = datetime.now(UTC)
         try:
             result: dict[str, Any] | None = command.load()(cfg)
+        except RunFinishedWithErrors as exc:
+            if run_dir is not None:
+                write_manifest(run_dir, command.name, cfg, started_at, "finished with errors", exc.result)
+                log.info("run directory: %s", run_dir)
+            print(f"synthkit {command.name}: error: {exc}", file=sys.stderr)
+            raise SystemExit(exc.exit_code) from None
         except SynthkitError as exc:
             _fail(command, str(exc), exc.exit_code, run_dir)
         except OmegaConfBaseException as exc:

@@ -7,6 +7,7 @@ label rubrics for selection, and `@mark.parametrize` turns one class into severa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import itertools
@@ -269,7 +270,7 @@ class Rubric:
     def description(self) -> str:
         return inspect.getdoc(type(self)) or ""
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
         """A hash of the source of this class and the rubric classes it inherits from, and of
         its parameters: any edit makes a new version."""

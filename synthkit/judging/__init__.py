@@ -1,0 +1,1 @@
+"""Judging: rendering traces for judges, the litellm call path, and the batch runner."""

@@ -1,0 +1,510 @@
+"""Grading a trace DB: the driver reads, workers grade, the driver writes.
+
+The driver streams sessions in batches. For each batch it works out what is still to grade
+(results already final for a session, rubric version, criterion and judge model are kept),
+renders the judge prompts and looks them up in the cache, and hands workers plain objects:
+sessions with the code criteria to run, and judge requests to send. Workers (joblib: threads,
+loky processes or Dask) return results; the driver writes each batch in one transaction, with
+the rubric primaries mirrored into `session_traces.metadata.judge_scores`. Killing the run loses
+at most the batches in flight; running it again picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from synthkit.errors import SynthkitError
+from synthkit.judging.llm import JudgeAnswer, JudgeRequest, JudgeSettings, call_judges
+from synthkit.judging.render import judge_messages, render_trace, response_schema
+from synthkit.rubrics.api import CriterionSpec, Rubric
+from synthkit.rubrics.grading import overall_primary, rubric_result, run_criterion, score_outcome
+from synthkit.rubrics.results import CriterionResult, Outcome, RubricResult
+from synthkit.rubrics.trace import Trace
+from synthkit.traces import codec
+from synthkit.traces.model import Session
+from synthkit.traces.store import Selection, TraceStore, TraceWriter
+
+__all__ = ["JudgeOptions", "RunSummary", "judge_traces"]
+
+log = logging.getLogger("synthkit.judge")
+CODE = "code"
+
+
+@attrs.frozen
+class JudgeOptions:
+    """Everything `synthkit judge` takes besides the DB and the rubrics."""
+
+    settings: JudgeSettings | None  # None: no judge (code criteria only)
+    batch_size: int = 32
+    workers: int = 2
+    backend: str = "threading"  # threading | loky | dask
+    dask_address: str | None = None
+    refresh: bool = False
+    dry_run: bool = False
+    strict: bool = False
+    max_cost_usd: float | None = None
+    max_trace_tokens: int = 6000
+    selection: Selection = Selection()
+    sample: int | None = None
+    seed: int = 0
+    limit: int | None = None
+    config: dict[str, Any] = attrs.field(factory=dict)  # recorded in judge_runs (no secrets)
+
+    @property
+    def model(self) -> str | None:
+        return None if self.settings is None else self.settings.model
+
+
+@attrs.frozen
+class RunSummary:
+    run_id: str | None
+    sessions: int = 0
+    criteria: int = 0          # results written
+    reused: int = 0            # results already final, kept
+    calls: int = 0             # LLM requests sent (attempts included)
+    cache_hits: int = 0
+    errors: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    unpriced: bool = False
+    stopped: str | None = None  # why the run stopped before the end
+    skipped_no_key: str | None = None
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        out = [f"graded {self.sessions} sessions: {self.criteria} criterion results written, "
+               f"{self.reused} already final", f"judge calls: {self.calls} sent, {self.cache_hits} "
+               f"from the cache, {self.errors} errors",
+               f"tokens: {self.tokens_in:,} in, {self.tokens_out:,} out; cost ${self.cost_usd:.4f}"
+               + (" (the model has no price in litellm's bundled map: counted as 0)" if self.unpriced else ""),
+               f"time: {self.seconds:.1f} s"]
+        if self.skipped_no_key:
+            out.append(f"judge criteria skipped: {self.skipped_no_key}")
+        if self.stopped:
+            out.append(f"stopped early: {self.stopped}")
+        return out
+
+
+# -- what a worker gets and gives back ---------------------------------------------------------
+
+@attrs.frozen
+class _Task:
+    code: tuple[tuple[Session, Rubric, tuple[str, ...]], ...]
+    requests: tuple[JudgeRequest, ...]
+    settings: JudgeSettings | None
+
+
+@attrs.frozen
+class _TaskResult:
+    code: tuple[tuple[str, CriterionResult], ...]  # (session id, result)
+    answers: tuple[JudgeAnswer, ...]
+
+
+def _work(task: _Task) -> _TaskResult:
+    code = []
+    for session, rubric, names in task.code:
+        trace = Trace(session)
+        specs = {s.name: s for s in rubric.criteria()}
+        code.extend((session.session_id, run_criterion(rubric, specs[n], trace)) for n in names)
+    answers = call_judges(task.requests, task.settings) if task.requests else []
+    return _TaskResult(tuple(code), tuple(answers))
+
+
+# -- the driver --------------------------------------------------------------------------------
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _missing_key(settings: JudgeSettings) -> str | None:
+    """The environment variable the judge needs but that is not set, if any."""
+    import os
+
+    if settings.placeholder_key:
+        return None
+    if settings.api_key_env:
+        return None if os.environ.get(settings.api_key_env) else settings.api_key_env
+    import litellm
+
+    try:
+        found = litellm.validate_environment(model=settings.model, api_base=settings.api_base)
+    except Exception:
+        return None
+    missing = found.get("missing_keys") or []
+    return None if found.get("keys_in_environment") or not missing else ", ".join(missing)
+
+
+def cache_key(rubric: Rubric, messages: Sequence[dict[str, str]], settings: JudgeSettings,
+              schema: bool) -> str:
+    payload = {"rubric": rubric.id, "version": rubric.version, "messages": list(messages),
+               "model": settings.model, "decoding": settings.decoding(), "schema": schema}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _final(row: dict[str, Any]) -> bool:
+    return row["outcome"] in ("passed", "failed") or (row["outcome"] == "skipped" and row["error"] is None)
+
+
+def _row_result(row: dict[str, Any], rubric: Rubric, spec: CriterionSpec) -> CriterionResult:
+    return spec.result(rubric, Outcome(row["outcome"]), score=row["score"],
+                       reason=row["error"] or row["reasoning"])
+
+
+class _Driver:
+    def __init__(self, db_path: Path, rubrics: Sequence[Rubric], options: JudgeOptions,
+                 progress: Callable[[str], None]) -> None:
+        self.db_path = db_path
+        self.rubrics = list(rubrics)
+        self.options = options
+        self.progress = progress
+        self.settings = options.settings
+        self.no_key = None if self.settings is None else _missing_key(self.settings)
+        if self.no_key and options.strict:
+            raise SynthkitError(f"judge {self.settings.model} needs {self.no_key}, which is not set "
+                                "(judge.strict=true)")
+        if self.no_key:
+            log.warning("judge %s needs %s, which is not set: judge criteria end skipped "
+                        "(judge.strict=true makes this an error)", self.settings.model, self.no_key)
+        self.use_schema = False
+        if self.settings is not None:
+            from synthkit.judging.llm import _wants_schema
+
+            self.use_schema = _wants_schema(self.settings)
+        self.totals: dict[str, Any] = defaultdict(int)
+        self.totals["cost_usd"] = 0.0
+        self.stopped: str | None = None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def session_batches(self, store: TraceStore) -> Iterator[list[Session]]:
+        options = self.options
+        selection = options.selection
+        if options.sample is not None:
+            ids = sorted(row[0] for row in store.db.execute(
+                f"SELECT session_id FROM session_traces{selection.where()[0]}", selection.where()[1]))
+            chosen = sorted(random.Random(options.seed).sample(ids, min(options.sample, len(ids))))
+            chunks = [chosen[i:i + 500] for i in range(0, len(chosen), 500)]
+            sessions: Iterator[Session] = (s for chunk in chunks
+                                           for s in store.sessions(Selection(session_ids=chunk)))
+        else:
+            sessions = store.sessions(selection)
+        batch: list[Session] = []
+        for count, session in enumerate(sessions):
+            if options.limit is not None and count >= options.limit:
+                break
+            batch.append(session)
+            if len(batch) >= options.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def existing(self, store: TraceStore, session_ids: list[str]) -> dict[tuple, dict[str, Any]]:
+        if not store.table_exists("judge_scores") or self.options.refresh:
+            return {}
+        models = [CODE] + ([self.settings.model] if self.settings else [])
+        marks = ", ".join("?" * len(session_ids))
+        rows = store.db.query(
+            f"SELECT * FROM judge_scores WHERE session_id IN ({marks}) AND judge_model IN "
+            f"({', '.join('?' * len(models))})", [*session_ids, *models])
+        return {(r["session_id"], r["rubric_id"], r["rubric_version"], r["criterion"], r["judge_model"]): r
+                for r in rows}
+
+    def cached(self, store: TraceStore, keys: list[str]) -> dict[str, dict[str, Any]]:
+        if not keys or self.options.refresh or not store.table_exists("judge_cache"):
+            return {}
+        marks = ", ".join("?" * len(keys))
+        return {r["cache_key"]: r for r in store.db.query(
+            f"SELECT * FROM judge_cache WHERE cache_key IN ({marks})", keys)}
+
+    # -- planning one batch ----------------------------------------------------------------
+
+    def plan(self, store: TraceStore, batch: list[Session]) -> tuple[_Task, dict[str, Any]]:
+        existing = self.existing(store, [s.session_id for s in batch])
+        code, requests, skipped = [], [], []
+        for session in batch:
+            trace = Trace(session)
+            for rubric in self.rubrics:
+                specs = rubric.criteria()
+                try:
+                    applies = rubric.applies(trace)
+                except Exception as exc:
+                    applies, reason = None, f"{rubric.id}.applies raised {type(exc).__name__}: {exc}"
+                todo_code, todo_judge = [], []
+                for spec in specs:
+                    model = CODE if spec.kind == "code" else self.options.model
+                    if model is None:
+                        continue  # no judge: judge criteria are simply not graded
+                    row = existing.get((session.session_id, rubric.id, rubric.version, spec.name, model))
+                    if row is not None and _final(row):
+                        self.totals["reused"] += 1
+                        continue
+                    if applies is None:
+                        skipped.append((session.session_id, spec.result(rubric, Outcome.ERROR, reason=reason), model))
+                    elif not applies:
+                        skipped.append((session.session_id, spec.result(
+                            rubric, Outcome.SKIPPED, reason=f"{rubric.id} does not apply to this trace"), model))
+                    elif spec.kind == "code":
+                        todo_code.append(spec.name)
+                    else:
+                        todo_judge.append(spec)
+                if todo_code:
+                    code.append((session, rubric, tuple(todo_code)))
+                if not todo_judge:
+                    continue
+                if self.no_key:
+                    for spec in todo_judge:
+                        skipped.append((session.session_id, spec.result(
+                            rubric, Outcome.SKIPPED, reason=f"no API key: set {self.no_key}"), self.options.model))
+                    continue
+                live = []
+                for spec in todo_judge:
+                    if spec.applies is not None and not spec.applies(trace):
+                        skipped.append((session.session_id, spec.result(
+                            rubric, Outcome.SKIPPED, reason="does not apply to this trace"), self.options.model))
+                    else:
+                        live.append(spec)
+                if live:
+                    rendered = render_trace(trace, self.options.max_trace_tokens)
+                    messages = judge_messages(rubric, live, rendered,
+                                              system_prompt=self.settings.system_prompt)
+                    requests.append(JudgeRequest(
+                        key=(session.session_id, rubric.id), criteria=tuple(s.name for s in live),
+                        messages=tuple(messages), schema=response_schema(live),
+                        cache_key=cache_key(rubric, messages, self.settings, self.use_schema)))
+        hits = self.cached(store, [r.cache_key for r in requests])
+        answers = []
+        for request in requests:
+            row = hits.get(request.cache_key)
+            if row is not None:
+                parsed = json.loads(row["parsed"])
+                answers.append(JudgeAnswer(key=request.key, cache_key=request.cache_key, raw=row["raw_answer"],
+                                           scores={k: (v[0], v[1]) for k, v in parsed.items()}, calls=0))
+        pending = [r for r in requests if r.cache_key not in hits]
+        task = _Task(code=tuple(code), requests=tuple(pending), settings=self.settings)
+        return task, {"batch": batch, "existing": existing, "skipped": skipped,
+                      "cache_answers": answers, "requests": {r.key: r for r in requests}}
+
+    # -- writing one batch -----------------------------------------------------------------
+
+    def _row(self, session_id: str, rubric: Rubric, result: CriterionResult, model: str,
+             extra: dict[str, Any]) -> dict[str, Any]:
+        error = result.reason if result.outcome is Outcome.ERROR or (
+            result.outcome is Outcome.SKIPPED and str(result.reason).startswith("no API key")) else None
+        reasoning = None if error else result.reason
+        return {"session_id": session_id, "run_id": self.run_id, "rubric_id": rubric.id,
+                "rubric_version": rubric.version, "criterion": result.criterion, "kind": result.kind,
+                "judge_model": model, "score": result.score, "outcome": result.outcome.value,
+                "reasoning": reasoning, "error": error, "created_at": _now(), **extra}
+
+    def write(self, writer: TraceWriter, plan: dict[str, Any], result: _TaskResult) -> None:
+        by_id = {r.id: r for r in self.rubrics}
+        rows: list[dict[str, Any]] = []
+        new: dict[tuple[str, str, str], CriterionResult] = {}
+        for session_id, criterion_result, model in plan["skipped"]:
+            rubric = by_id[criterion_result.rubric_id]
+            rows.append(self._row(session_id, rubric, criterion_result, model, {}))
+            new[(session_id, rubric.id, criterion_result.criterion)] = criterion_result
+        for session_id, criterion_result in result.code:
+            rubric = by_id[criterion_result.rubric_id]
+            rows.append(self._row(session_id, rubric, criterion_result, CODE, {}))
+            new[(session_id, rubric.id, criterion_result.criterion)] = criterion_result
+        cache_rows = []
+        for answer in (*plan["cache_answers"], *result.answers):
+            if not answer.sent:
+                continue
+            from_cache = answer in plan["cache_answers"]
+            session_id, rubric_id = answer.key
+            rubric = by_id[rubric_id]
+            request = plan["requests"][answer.key]
+            specs = {s.name: s for s in rubric.criteria()}
+            share = len(request.criteria)
+            self.totals["calls"] += answer.calls
+            self.totals["cache_hits"] += from_cache
+            self.totals["tokens_in"] += answer.tokens_in
+            self.totals["tokens_out"] += answer.tokens_out
+            self.totals["cost_usd"] += answer.cost_usd
+            self.totals["unpriced"] |= not answer.priced
+            if answer.scores is not None and not from_cache:
+                cache_rows.append({"cache_key": answer.cache_key, "raw_answer": answer.raw or "",
+                                   "parsed": json.dumps({k: list(v) for k, v in answer.scores.items()}),
+                                   "model": self.options.model, "created_at": _now()})
+            for index, name in enumerate(request.criteria):
+                spec = specs[name]
+                if answer.scores is None:
+                    criterion_result = spec.result(rubric, Outcome.ERROR, reason=answer.error)
+                else:
+                    score, reasoning = answer.scores[name]
+                    criterion_result = spec.result(rubric, score_outcome(score, rubric.threshold_for(spec)),
+                                                   score=score, reason=reasoning)
+                extra = {"tokens_in": answer.tokens_in // share + (answer.tokens_in % share if index == 0 else 0),
+                         "tokens_out": answer.tokens_out // share + (answer.tokens_out % share if index == 0 else 0),
+                         "cost_usd": answer.cost_usd / share, "latency_ms": answer.latency_ms,
+                         "cache_key": answer.cache_key,
+                         "raw_answer": answer.raw if answer.scores is None else None}
+                rows.append(self._row(session_id, rubric, criterion_result, self.options.model, extra))
+                new[(session_id, rubric.id, name)] = criterion_result
+        errors = sum(1 for r in rows if r["outcome"] == "error")
+        with writer.transaction():
+            if rows:
+                writer.db["judge_scores"].upsert_all(
+                    rows, pk=("session_id", "rubric_id", "rubric_version", "criterion", "judge_model"))
+            if cache_rows:
+                writer.db["judge_cache"].upsert_all(cache_rows, pk="cache_key")
+            for session in plan["batch"]:
+                self._mirror(writer, session.session_id, plan["existing"], new)
+            self.totals["criteria"] += len(rows)
+            self.totals["errors"] += errors
+            self.totals["sessions"] += len(plan["batch"])
+            writer.db.execute(
+                "UPDATE judge_runs SET calls = ?, tokens_in = ?, tokens_out = ?, cost_usd = ?, errors = ? "
+                "WHERE run_id = ?", [self.totals["calls"], self.totals["tokens_in"], self.totals["tokens_out"],
+                                     self.totals["cost_usd"], self.totals["errors"], self.run_id])
+
+    def _mirror(self, writer: TraceWriter, session_id: str, existing: dict[tuple, dict[str, Any]],
+                new: dict[tuple[str, str, str], CriterionResult]) -> None:
+        results: list[RubricResult] = []
+        for rubric in self.rubrics:
+            criteria = []
+            for spec in rubric.criteria():
+                model = CODE if spec.kind == "code" else self.options.model
+                found = new.get((session_id, rubric.id, spec.name))
+                if found is None and model is not None:
+                    row = existing.get((session_id, rubric.id, rubric.version, spec.name, model))
+                    found = _row_result(row, rubric, spec) if row is not None else None
+                if found is None:
+                    found = spec.result(rubric, Outcome.SKIPPED, reason="no judge configured")
+                criteria.append(found)
+            results.append(rubric_result(rubric, criteria))
+        scores = {r.rubric_id: r.primary for r in results}
+        scores["primary"] = overall_primary(results)
+        row = writer.db.execute("SELECT metadata FROM session_traces WHERE session_id = ?",
+                                [session_id]).fetchone()
+        metadata = codec.loads(row[0], {}) if row else {}
+        if not isinstance(metadata, dict):
+            metadata = {}
+        judge_scores = metadata.get("judge_scores") if isinstance(metadata.get("judge_scores"), dict) else {}
+        metadata["judge_scores"] = {**judge_scores, **scores}
+        writer.db.execute("UPDATE session_traces SET metadata = ? WHERE session_id = ?",
+                          [codec.dumps(metadata), session_id])
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def should_stop(self, next_calls: int) -> str | None:
+        limit = self.options.max_cost_usd
+        if limit is None or next_calls == 0:
+            return None
+        done_calls = max(self.totals["calls"], 1)
+        per_call = self.totals["cost_usd"] / done_calls if self.totals["calls"] else 0.0
+        if self.totals["cost_usd"] + per_call * next_calls > limit:
+            return (f"the spend would pass judge.max_cost_usd=${limit:g} "
+                    f"(spent ${self.totals['cost_usd']:.4f})")
+        return None
+
+    def run(self) -> RunSummary:
+        started = time.perf_counter()
+        self.run_id = uuid.uuid4().hex
+        options = self.options
+        with TraceStore.open(self.db_path) as store, TraceWriter.open(self.db_path) as writer:
+            writer.db["judge_runs"].insert({
+                "run_id": self.run_id, "started_at": _now(), "status": "running",
+                "config": json.dumps(options.config, default=str), "judge_model": options.model,
+                "rubrics": json.dumps({r.id: r.version for r in self.rubrics})})
+            status = "failed"
+            try:
+                self._loop(store, writer)
+                status = "interrupted" if self.stopped else "completed"
+            except KeyboardInterrupt:
+                status = "interrupted"
+                raise
+            finally:
+                writer.db["judge_runs"].update(self.run_id, {"status": status, "finished_at": _now()})
+        return self.summary(time.perf_counter() - started)
+
+    def _loop(self, store: TraceStore, writer: TraceWriter) -> None:
+        plans: dict[int, dict[str, Any]] = {}
+
+        def tasks() -> Iterator[tuple[int, _Task]]:
+            for number, batch in enumerate(self.session_batches(store)):
+                if self.stopped:
+                    return
+                task, plan = self.plan(store, batch)
+                reason = self.should_stop(len(task.requests))
+                if reason:
+                    self.stopped = reason
+                    return
+                plans[number] = plan
+                yield number, task
+
+        for number, result in self._parallel(tasks()):
+            plan = plans.pop(number)
+            self.write(writer, plan, result)
+            not_sent = [a for a in result.answers if not a.sent]
+            if not_sent and not self.stopped:
+                first = next(a.error for a in result.answers if a.sent and a.error)
+                self.stopped = f"the first judge calls all failed ({first})"
+            self.progress(self.status_line())
+
+    def _parallel(self, tasks: Iterator[tuple[int, _Task]]) -> Iterator[tuple[int, _TaskResult]]:
+        import joblib
+
+        def numbered(item: tuple[int, _Task]) -> tuple[int, _TaskResult]:
+            return item[0], _work(item[1])
+
+        backend = self.options.backend
+        if backend == "dask":
+            from synthkit.judging.dask_backend import dask_client
+
+            with dask_client(self.options.dask_address), joblib.parallel_config(backend="dask"):
+                yield from joblib.Parallel(return_as="generator_unordered")(
+                    joblib.delayed(numbered)(item) for item in tasks)
+            return
+        if backend == "loky":
+            _pickle_rubrics_by_value(self.rubrics)
+        yield from joblib.Parallel(n_jobs=self.options.workers, backend=backend,
+                                   return_as="generator_unordered", pre_dispatch="n_jobs")(
+            joblib.delayed(numbered)(item) for item in tasks)
+
+    def status_line(self) -> str:
+        t = self.totals
+        return (f"{t['sessions']} sessions, {t['criteria']} results, {t['calls']} calls "
+                f"({t['cache_hits']} cached), {t['errors']} errors, ${t['cost_usd']:.4f}")
+
+    def summary(self, seconds: float) -> RunSummary:
+        t = self.totals
+        return RunSummary(run_id=self.run_id, sessions=t["sessions"], criteria=t["criteria"],
+                          reused=t["reused"], calls=t["calls"], cache_hits=t["cache_hits"],
+                          errors=t["errors"], tokens_in=t["tokens_in"], tokens_out=t["tokens_out"],
+                          cost_usd=t["cost_usd"], unpriced=bool(t["unpriced"]), stopped=self.stopped,
+                          skipped_no_key=f"no API key: set {self.no_key}" if self.no_key else None,
+                          seconds=seconds)
+
+
+def _pickle_rubrics_by_value(rubrics: Sequence[Rubric]) -> None:
+    """Rubric modules are imported from files, not installed: ship them to worker processes."""
+    import cloudpickle
+
+    for module_name in {type(r).__module__ for r in rubrics}:
+        module = sys.modules.get(module_name)
+        if module is not None and module_name.startswith("synthkit_rubrics_"):
+            cloudpickle.register_pickle_by_value(module)
+
+
+def judge_traces(db_path: str | Path, rubrics: Sequence[Rubric], options: JudgeOptions, *,
+                 progress: Callable[[str], None] = lambda line: None) -> RunSummary:
+    """Grade the selected sessions of a trace DB with `rubrics`; the Python face of `synthkit judge`."""
+    return _Driver(Path(db_path), rubrics, options, progress).run()

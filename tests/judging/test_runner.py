@@ -1,0 +1,231 @@
+"""The judge runner against a local OpenAI-compatible server, through litellm."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+import pytest
+
+from synthkit.judging.runner import JudgeOptions, judge_traces
+from synthkit.rubrics.discovery import collect
+from synthkit.traces.store import Selection
+from tests.judge_server import Reply, answer, requested_criteria
+
+SESSIONS = 60
+CALLS = SESSIONS * 2  # one call per session and rubric: a rubric's judge criteria share it
+
+
+def rows(db, where="1=1"):
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'judge_scores'").fetchone():
+            return []
+        return [dict(r) for r in conn.execute(f"SELECT * FROM judge_scores WHERE {where} ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def judge_scores(db, session_id):
+    conn = sqlite3.connect(db)
+    try:
+        metadata = conn.execute("SELECT metadata FROM session_traces WHERE session_id = ?", [session_id]).fetchone()[0]
+    finally:
+        conn.close()
+    return json.loads(metadata)["judge_scores"]
+
+
+def test_every_criterion_result_is_written_and_mirrored(grade, server, db):
+    summary = grade()
+    assert (summary.sessions, summary.calls, summary.errors) == (SESSIONS, CALLS, 0)
+    assert len(server.requests) == CALLS
+    assert summary.criteria == SESSIONS * 4 and summary.tokens_in == CALLS * 100
+    written = rows(db)
+    planning = [r for r in written if r["criterion"] == "planning"]
+    assert {(r["score"], r["outcome"], r["reasoning"], r["kind"], r["judge_model"]) for r in planning} == {
+        (0.8, "passed", "scripted", "judge", "openai/test-judge")}
+    tone = [r for r in written if r["criterion"] == "tone"]
+    assert all(p["tokens_in"] + t["tokens_in"] == 100 for p, t in zip(planning, tone))  # the call's tokens, split
+    code = [r for r in written if r["criterion"] == "has_outcome"]
+    assert {(r["judge_model"], r["kind"], r["score"]) for r in code} == {("code", "code", 1.0)}
+    assert all(r["cache_key"] for r in planning) and all(r["rubric_version"] for r in written)
+    scores = judge_scores(db, "session_b1612dd272d1")
+    assert scores["quality"] == 0.61 and scores["progress"] == 0.425          # synth-ai's judges kept
+    assert scores["RubricQuality"] == pytest.approx((1 + 2 * 0.8 + 0.8) / 4)
+    assert scores["RubricSafety"] == 0.8
+    assert scores["primary"] == pytest.approx((scores["RubricQuality"] + 0.8) / 2)
+    prompt = server.requests[0]["messages"]
+    assert prompt[0]["role"] == "system" and "<<<TRACE-" in prompt[1]["content"]
+    assert server.requests[0]["response_format"]["type"] == "json_schema"
+
+
+def test_a_rerun_makes_no_call_and_an_edited_rubric_regrades_alone(grade, server, db, rubric_dir):
+    grade()
+    again = grade()
+    assert len(server.requests) == CALLS and again.calls == 0 and again.reused == SESSIONS * 4
+    path = rubric_dir / "rubric_test.py"
+    path.write_text(path.read_text().replace("No unsafe action is taken.", "No unsafe or illegal action."))
+    edited = grade()
+    assert edited.calls == SESSIONS and len(server.requests) == CALLS + SESSIONS
+    assert all("safe" in requested_criteria(r) for r in server.requests[CALLS:])
+    versions = {r["rubric_version"] for r in rows(db, "rubric_id = 'RubricSafety'")}
+    assert len(versions) == 2                                  # old results stay, under their version
+    refreshed = grade(refresh=True)
+    assert refreshed.calls == CALLS and len(server.requests) == 2 * CALLS + SESSIONS
+
+
+def test_the_cache_answers_for_a_new_version_of_nothing_else(grade, server, db):
+    grade()
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM judge_scores")   # results gone, cache kept: answers come from the cache
+    conn.commit()
+    conn.close()
+    again = grade()
+    assert again.calls == 0 and again.cache_hits == CALLS and len(server.requests) == CALLS
+    assert len(rows(db, "kind = 'judge'")) == SESSIONS * 3
+
+
+def test_malformed_json_is_repaired_once_then_an_error(grade, server, db):
+    seen: dict[str, int] = {}
+
+    def reply(request):
+        key = request["messages"][1]["content"][-300:]
+        seen[key] = seen.get(key, 0) + 1
+        names = requested_criteria(request)
+        if "safe" in names:
+            return Reply("{not json at all")                  # never usable
+        if seen[key] == 1:
+            return Reply("Sure! Here are the scores: {\"planning\": ")
+        return Reply("```json\n" + answer(dict.fromkeys(names, 0.3)) + "\n```")
+
+    server.reply = reply
+    summary = grade(limit=5)
+    assert summary.calls == 5 * 2 + 5 * 2                       # every call needed its repair
+    quality = rows(db, "criterion = 'planning'")
+    assert {(r["score"], r["outcome"]) for r in quality} == {(0.3, "failed")}
+    safety = rows(db, "criterion = 'safe'")
+    assert {(r["outcome"], r["score"]) for r in safety} == {("error", None)}
+    assert safety[0]["raw_answer"] == "{not json at all"
+    assert "unusable judge answer after a repair request: the answer is not a JSON object" in safety[0]["error"]
+    assert judge_scores(db, safety[0]["session_id"])["RubricSafety"] is None   # never a 0
+    assert judge_scores(db, safety[0]["session_id"])["primary"] is None
+    repair = [r for r in server.requests if len(r["messages"]) == 4][0]["messages"][-1]["content"]
+    assert repair.startswith("Your answer could not be used: ")
+    server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.9)))
+    retried = grade(limit=5)
+    assert retried.calls == 5 and retried.errors == 0          # errors are retried, the rest kept
+    assert {r["outcome"] for r in rows(db, "criterion = 'safe'")} == {"passed"}
+
+
+@pytest.mark.parametrize(("bad", "problem"), [
+    (1.5, "has score 1.5, outside [0, 1]"), (-0.2, "has score -0.2, outside [0, 1]"),
+    ("high", "has score 'high', not a number"), (None, "has score None, outside [0, 1]")])
+def test_out_of_range_scores_get_a_repair_request(grade, server, db, bad, problem):
+    def reply(request):
+        names = requested_criteria(request)
+        if len(request["messages"]) == 2:
+            return Reply(json.dumps({n: {"reasoning": "x", "score": bad} for n in names}))
+        return Reply(answer(dict.fromkeys(names, 1.0)))
+
+    server.reply = reply
+    summary = grade(limit=2)
+    assert summary.errors == 0 and summary.calls == 8
+    repairs = [r["messages"][-1]["content"] for r in server.requests if len(r["messages"]) == 4]
+    assert len(repairs) == 4 and all(problem in text for text in repairs)
+    assert {r["score"] for r in rows(db, "kind = 'judge'")} == {1.0}
+
+
+def test_rate_limits_honour_retry_after_and_server_errors_back_off(grade, server, db):
+    state = {"n": 0}
+
+    def reply(request):
+        state["n"] += 1
+        if state["n"] == 1:
+            return Reply(status=429, headers={"Retry-After": "1"})
+        if state["n"] in (2, 3):
+            return Reply(status=500)
+        return Reply(answer(dict.fromkeys(requested_criteria(request), 0.5)))
+
+    server.reply = reply
+    started = time.perf_counter()
+    summary = grade(limit=1, settings={"concurrency": 1})
+    assert time.perf_counter() - started >= 1.0
+    assert summary.errors == 0 and summary.calls == 5            # 3 failures retried, 2 answers
+
+
+def test_timeouts_end_as_errors_after_the_retries(grade, server, db):
+    server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.5)), delay_s=2)
+    summary = grade(limit=1, settings={"timeout_s": 0.3, "max_retries": 1})
+    assert summary.errors == 3 and summary.calls == 4
+    assert {r["error"].split(":")[0] for r in rows(db, "kind = 'judge'")} == {"Timeout"}
+
+
+def test_a_dead_judge_stops_the_run_early(grade, server, db):
+    server.reply = lambda request: Reply(status=401, body={"error": {"message": "bad key", "type": "auth"}})
+    summary = grade(batch_size=10, workers=1, settings={"abort_after": 4, "concurrency": 2})
+    assert summary.stopped.startswith("the first judge calls all failed (AuthenticationError")
+    assert len(server.requests) < 10 and summary.sessions == 10
+    assert {r["outcome"] for r in rows(db, "kind = 'judge'")} == {"error"}
+
+
+def test_session_selection_sample_and_limit(grade, server, db):
+    train = grade(selection=Selection(splits=["train"]), limit=7)
+    assert train.sessions == 7
+    ids = {r["session_id"] for r in rows(db)}
+    conn = sqlite3.connect(db)
+    splits = {conn.execute("SELECT json_extract(metadata, '$.task_split') FROM session_traces WHERE session_id = ?",
+                           [i]).fetchone()[0] for i in ids}
+    conn.close()
+    assert splits == {"train"}
+
+
+def test_a_sample_is_the_same_whatever_is_already_graded(grade, server, db):
+    first = grade(sample=10, seed=3)
+    sampled = {r["session_id"] for r in rows(db)}
+    assert first.sessions == 10 and len(sampled) == 10
+    grade(limit=20)                       # grade other sessions meanwhile
+    again = grade(sample=10, seed=3)
+    assert again.sessions == 10 and again.calls == 0 and again.reused == 40
+    other = grade(sample=10, seed=4)
+    assert other.sessions == 10
+
+
+def test_no_judge_grades_code_criteria_only(db, rubric_dir, server):
+    summary = judge_traces(db, collect([str(rubric_dir)]).rubrics, JudgeOptions(settings=None))
+    assert summary.calls == 0 and server.requests == []
+    assert {r["criterion"] for r in rows(db)} == {"has_outcome"}
+    assert judge_scores(db, "session_b1612dd272d1")["RubricQuality"] == 1.0
+    assert judge_scores(db, "session_b1612dd272d1")["RubricSafety"] is None
+
+
+def test_a_missing_key_skips_judge_criteria_until_it_is_set(db, rubric_dir, server, monkeypatch, caplog):
+    from synthkit.errors import SynthkitError
+    from synthkit.judging.llm import JudgeSettings
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    rubrics = collect([str(rubric_dir)]).rubrics
+    settings = JudgeSettings(model="openai/gpt-4o-mini", api_base=server.api_base, json_schema=True)
+    with pytest.raises(SynthkitError, match="needs OPENAI_API_KEY, which is not set"):
+        judge_traces(db, rubrics, JudgeOptions(settings=settings, strict=True))
+    assert rows(db) == []
+    summary = judge_traces(db, rubrics, JudgeOptions(settings=settings))
+    assert summary.calls == 0 and summary.skipped_no_key == "no API key: set OPENAI_API_KEY"
+    assert "needs OPENAI_API_KEY, which is not set" in caplog.text
+    skipped = rows(db, "kind = 'judge'")
+    assert {(r["outcome"], r["error"]) for r in skipped} == {("skipped", "no API key: set OPENAI_API_KEY")}
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    retried = judge_traces(db, rubrics, JudgeOptions(settings=settings))
+    assert retried.calls == CALLS and retried.errors == 0
+    assert {r["outcome"] for r in rows(db, "kind = 'judge'")} == {"passed"}
+    assert all("sk-test-not-real" not in json.dumps(r) for r in rows(db))
+
+
+def test_the_max_cost_stops_cleanly(grade, server, db, monkeypatch):
+    from synthkit.judging import llm
+
+    monkeypatch.setattr(llm, "_cost", lambda response: (0.01, True))
+    summary = grade(batch_size=5, workers=1, max_cost_usd=0.25)
+    assert summary.stopped.startswith("the spend would pass judge.max_cost_usd=$0.25")
+    assert summary.cost_usd <= 0.25 and summary.calls == 20 and summary.sessions == 10
