@@ -7,7 +7,8 @@ import re
 
 from synthkit import Rubric, criterion, examples_from, judge, mark
 
-REFUSAL = re.compile(r"\b(I can(?:'|no)t|I am unable|I'm unable|I won't|as an AI)\b", re.IGNORECASE)
+REFUSAL = re.compile(r"\b(I can(?:['’]|no)t|I am unable|I['’]m unable|I won['’]t|as an AI)\b",
+                     re.IGNORECASE)
 
 
 def offered_tools(trace) -> dict[str, dict]:

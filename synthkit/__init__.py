@@ -3,6 +3,8 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from synthkit.errors import SynthkitError
+from synthkit.judging.llm import JudgeSettings
+from synthkit.judging.runner import RunSummary, judge_traces
 from synthkit.rubrics.api import Rubric, criterion, judge, mark, skip
 from synthkit.rubrics.examples import example, examples_from
 from synthkit.rubrics.grading import grade
@@ -35,11 +37,13 @@ __all__ = [
     "EventType",
     "LMCall",
     "GradeResult",
+    "JudgeSettings",
     "Message",
     "Outcome",
     "OutcomeReward",
     "Rubric",
     "RubricResult",
+    "RunSummary",
     "Selection",
     "Session",
     "SessionStatus",
@@ -56,6 +60,7 @@ __all__ = [
     "examples_from",
     "grade",
     "judge",
+    "judge_traces",
     "mark",
     "skip",
 ]

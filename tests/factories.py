@@ -27,9 +27,10 @@ def make_session(session_id: str = "s-1", *, created_at: datetime = T0, split: s
     call = ToolCall(name="interact", arguments='{"actions": ["move_left", "do"]}', call_id="call_1")
     system = Message(role="system", content="You play Crafter. Répondez avec un outil 🛠️")
     user = Message(role="user", content=[{"type": "text", "text": "obs: tree ahead 木"}, IMAGE])
+    cached = Message(role="user", content=[{"type": "text", "text": "rules", "cache_control": {"type": "ephemeral"}}])
     assistant = Message(role="assistant", content="", tool_calls=(call,))
     lm_call = LMCall(
-        model=model, provider="openai", input_messages=(system, user), output_messages=(assistant,),
+        model=model, provider="openai", input_messages=(system, cached, user), output_messages=(assistant,),
         tool_calls=(call,), tools=TOOLS, input_tokens=120, output_tokens=18, cost_usd=0.000123,
         latency_ms=850, finish_reason="tool_calls", call_id="call_1",
         started_at=created_at, completed_at=created_at + timedelta(milliseconds=850),

@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"synthkit: unknown command {name!r} (commands: {', '.join(COMMANDS)})",
               file=sys.stderr)
         raise SystemExit(2)
+    if not command.writes_run_dir and any(a in ("-m", "--multirun") for a in rest):
+        print(f"synthkit {name}: error: {name} reads only and has no sweeps (-m)", file=sys.stderr)
+        raise SystemExit(2)
     from synthkit.cli.app import run_command
 
     run_command(command, rest)

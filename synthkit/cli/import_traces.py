@@ -6,8 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from synthkit.cli import checks
 from synthkit.errors import SynthkitError
 from synthkit.traces.importers import FORMATS, detect_format, import_chat_jsonl, import_trace_db
 
@@ -15,23 +16,25 @@ log = logging.getLogger("synthkit.import")
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    source = Path(cfg.source)
-    if cfg.format not in ("auto", *FORMATS):
-        raise SynthkitError(f"format must be auto, {' or '.join(FORMATS)}, not {cfg.format!r}")
+    source = Path(checks.text(cfg, "source"))
+    fmt = checks.choice(cfg, "format", ("auto", *FORMATS))
+    skip_bad, skip_existing = checks.flag(cfg, "skip_bad"), checks.flag(cfg, "skip_existing")
+    metadata = checks.mapping(cfg, "metadata")
+    db_path = checks.text(cfg.db, "path")
     if not source.is_file():
         raise SynthkitError(f"source not found: {source}" if not source.exists()
                             else f"source is not a file: {source}")
-    fmt = detect_format(source) if cfg.format == "auto" else cfg.format
+    if fmt == "auto":
+        fmt = detect_format(source)
     if fmt == "trace_db":
-        if cfg.skip_bad:
+        if skip_bad:
             raise SynthkitError("skip_bad applies to chat JSONL sources, not to a trace DB")
-        if cfg.metadata:
+        if metadata:
             raise SynthkitError("metadata applies to chat JSONL sources, not to a trace DB")
-        report = import_trace_db(source, cfg.db.path, skip_existing=cfg.skip_existing)
+        report = import_trace_db(source, db_path, skip_existing=skip_existing)
     else:
-        metadata = OmegaConf.to_container(cfg.metadata, resolve=True)
-        report = import_chat_jsonl(source, cfg.db.path, skip_bad=cfg.skip_bad,
-                                   skip_existing=cfg.skip_existing, metadata=metadata)
+        report = import_chat_jsonl(source, db_path, skip_bad=skip_bad,
+                                   skip_existing=skip_existing, metadata=metadata)
     for line in report.lines():
         log.info(line)
     return {"source": str(source), "format": report.format, "imported": report.imported,

@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from synthkit.errors import SynthkitError
+from synthkit.cli import checks
 from synthkit.traces.store import TraceStore
 
 COUNTED = {
@@ -46,8 +46,7 @@ def _text(info: dict[str, Any]) -> str:
 
 
 def run(cfg: DictConfig) -> None:
-    if cfg.format not in ("text", "json"):
-        raise SynthkitError(f"format must be text or json, not {cfg.format!r}")
-    with TraceStore.open(cfg.db.path) as store:
+    output = checks.choice(cfg, "format", ("text", "json"))
+    with TraceStore.open(checks.text(cfg.db, "path")) as store:
         info = summary(store)
-    print(json.dumps(info, indent=2, ensure_ascii=False) if cfg.format == "json" else _text(info))
+    print(json.dumps(info, indent=2, ensure_ascii=False) if output == "json" else _text(info))

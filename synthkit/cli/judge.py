@@ -9,46 +9,39 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.errors import RunFinishedWithErrors, SynthkitError
+from synthkit.cli import checks, rubric_options
+from synthkit.errors import RunFinishedWithErrors
 from synthkit.judging.llm import JudgeSettings
-from synthkit.judging.runner import JudgeOptions, judge_traces
-from synthkit.rubrics.discovery import select_rubrics
+from synthkit.judging.runner import JudgeOptions, run_judging
 from synthkit.traces.store import Selection, TraceStore
 
 log = logging.getLogger("synthkit.judge")
 BACKENDS = ("threading", "loky", "dask")
 
 
-def _positive(cfg: DictConfig, key: str, allow_none: bool = False) -> None:
-    value = cfg.judge[key]
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise SynthkitError(f"judge.{key} must be a positive number, not {value!r}")
-
-
 def options_from(cfg: DictConfig) -> JudgeOptions:
     j = cfg.judge
-    for key in ("concurrency", "batch_size", "workers", "max_tokens", "timeout_s", "max_trace_tokens"):
-        _positive(cfg, key)
-    for key in ("sample", "limit", "max_cost_usd"):
-        _positive(cfg, key, allow_none=True)
-    if j.backend not in BACKENDS:
-        raise SynthkitError(f"judge.backend must be one of {', '.join(BACKENDS)}, not {j.backend!r}")
-    if isinstance(j.max_retries, bool) or not isinstance(j.max_retries, int) or j.max_retries < 0:
-        raise SynthkitError(f"judge.max_retries must be a whole number >= 0, not {j.max_retries!r}")
-    settings = None if j.model is None else JudgeSettings(
-        model=str(j.model), api_base=j.api_base, temperature=j.temperature, max_tokens=int(j.max_tokens),
-        timeout_s=float(j.timeout_s), max_retries=int(j.max_retries), concurrency=int(j.concurrency),
-        system_prompt=bool(j.system_prompt), json_schema=j.json_schema, api_key_env=j.api_key_env,
-        placeholder_key=bool(j.placeholder_key))
-    config = OmegaConf.to_container(cfg, resolve=True)
+    number, flag, strings = checks.number, checks.flag, checks.strings
+    model = j.model if j.model is None else checks.text(j, "model")
+    settings = None if model is None else JudgeSettings(
+        model=model, api_base=j.api_base, temperature=number(j, "temperature", positive=False, optional=True),
+        max_tokens=number(j, "max_tokens", integer=True), timeout_s=float(number(j, "timeout_s")),
+        max_retries=number(j, "max_retries", integer=True, positive=False),
+        concurrency=number(j, "concurrency", integer=True), system_prompt=flag(j, "system_prompt"),
+        json_schema=None if j.json_schema is None else flag(j, "json_schema"),
+        api_key_env=j.api_key_env, placeholder_key=flag(j, "placeholder_key"))
     return JudgeOptions(
-        settings=settings, batch_size=int(j.batch_size), workers=int(j.workers), backend=j.backend,
-        dask_address=j.dask.address, refresh=bool(j.refresh), dry_run=bool(j.dry_run),
-        strict=bool(j.strict), max_cost_usd=j.max_cost_usd, max_trace_tokens=int(j.max_trace_tokens),
-        selection=Selection(splits=list(j.splits), task_ids=list(j.task_ids), models=list(j.policy_models)),
-        sample=j.sample, seed=int(j.seed), limit=j.limit, config=config)
+        settings=settings, batch_size=number(j, "batch_size", integer=True),
+        workers=number(j, "workers", integer=True), backend=checks.choice(j, "backend", BACKENDS),
+        dask_address=j.dask.address, refresh=flag(j, "refresh"), dry_run=flag(j, "dry_run"),
+        strict=flag(j, "strict"), max_cost_usd=number(j, "max_cost_usd", optional=True),
+        max_trace_tokens=number(j, "max_trace_tokens", integer=True),
+        selection=Selection(splits=strings(j, "splits"), task_ids=strings(j, "task_ids"),
+                            models=strings(j, "policy_models")),
+        sample=number(j, "sample", integer=True, optional=True),
+        seed=number(j, "seed", integer=True, positive=False),
+        limit=number(j, "limit", integer=True, optional=True),
+        config=OmegaConf.to_container(cfg, resolve=True))
 
 
 def _progress(line: str) -> None:
@@ -60,14 +53,13 @@ def _progress(line: str) -> None:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     options = options_from(cfg)
-    with TraceStore.open(cfg.db.path):
+    db_path = Path(checks.text(cfg.db, "path"))
+    with TraceStore.open(db_path):
         pass  # the DB must exist and be a trace DB before anything else
-    r = cfg.rubrics
-    _, rubrics = select_rubrics(list(r.paths), list(r.patterns), r.select,
-                                continue_on_collection_errors=r.continue_on_collection_errors)
+    rubrics = rubric_options.selected(cfg.rubrics)
     log.info("judging with %s: %s", options.model or "no judge (code criteria only)",
              ", ".join(rubric.id for rubric in rubrics))
-    summary = judge_traces(Path(cfg.db.path), rubrics, options, progress=_progress)
+    summary = run_judging(db_path, rubrics, options, progress=_progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     for line in summary.lines():

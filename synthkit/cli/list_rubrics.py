@@ -10,9 +10,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from synthkit.cli import checks, rubric_options
 from synthkit.errors import SynthkitError
 from synthkit.rubrics.api import Rubric
-from synthkit.rubrics.discovery import collect, source_of
+from synthkit.rubrics.discovery import source_of
 
 
 def _count(n: int, noun: str) -> str:
@@ -56,14 +57,12 @@ def _text(rubrics: list[dict[str, Any]]) -> str:
 
 
 def run(cfg: DictConfig) -> None:
-    if cfg.format not in ("text", "json"):
-        raise SynthkitError(f"format must be text or json, not {cfg.format!r}")
-    options = cfg.rubrics
-    collection = collect(list(options.paths), list(options.patterns))
-    selected = collection.select(options.select)
+    output = checks.choice(cfg, "format", ("text", "json"))
+    collection, select = rubric_options.collection(cfg.rubrics)
+    selected = collection.select(select)
     listed = [describe(r) for r in selected]
     deselected = len(collection.rubrics) - len(selected)
-    if cfg.format == "json":
+    if output == "json":
         print(json.dumps({"rubrics": listed, "deselected": deselected,
                           "files": [_shown(str(f)) for f in collection.files],
                           "errors": [str(e) for e in collection.errors]}, indent=2, ensure_ascii=False))
@@ -71,7 +70,7 @@ def run(cfg: DictConfig) -> None:
         if listed:
             print(_text(listed))
         criteria = sum(len(r["criteria"]) for r in listed)
-        note = f" ({deselected} deselected by {options.select!r})" if deselected else ""
+        note = f" ({deselected} deselected by {select!r})" if deselected else ""
         print(f"{_count(len(collection.files), 'file')}, {_count(len(listed), 'rubric')}{note}, "
               f"{_count(criteria, 'criterion')}")
     for error in collection.errors:
@@ -81,4 +80,4 @@ def run(cfg: DictConfig) -> None:
         count = len(collection.errors)
         raise SynthkitError(f"{count} collection error{'s' if count > 1 else ''}")
     if not collection.rubrics:
-        raise SynthkitError(f"no rubric found in {', '.join(map(str, options.paths))}")
+        raise SynthkitError(f"no rubric found in {', '.join(checks.strings(cfg.rubrics, 'paths'))}")

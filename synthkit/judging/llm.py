@@ -134,8 +134,18 @@ def _retry_after(exc: Exception) -> float | None:
         return None
 
 
-def _retryable(exc: Exception) -> bool:
+def load_litellm() -> Any:
+    """litellm, imported on first use (it takes seconds) and set up to stay offline: prices
+    from its bundled map, no debug chatter."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def _retryable(exc: Exception) -> bool:
+    litellm = load_litellm()
 
     retryable = (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
                  litellm.InternalServerError, litellm.ServiceUnavailableError)
@@ -151,7 +161,7 @@ def _describe(exc: Exception) -> str:
 
 
 def _cost(response: Any) -> tuple[float, bool]:
-    import litellm
+    litellm = load_litellm()
 
     try:
         return float(litellm.completion_cost(completion_response=response)), True
@@ -173,7 +183,7 @@ async def _complete(settings: JudgeSettings, messages: list[dict[str, str]],
                     schema: dict[str, Any] | None, call: _Call) -> str:
     """One chat completion with retries on rate limits, server errors, timeouts and
     connection failures (exponential backoff with jitter; Retry-After honoured)."""
-    import litellm
+    litellm = load_litellm()
 
     params: dict[str, Any] = {"model": settings.model, "messages": messages,
                               "max_tokens": settings.max_tokens, "timeout": settings.timeout_s,
@@ -214,7 +224,7 @@ async def _complete(settings: JudgeSettings, messages: list[dict[str, str]],
 def _wants_schema(settings: JudgeSettings) -> bool:
     if settings.json_schema is not None:
         return settings.json_schema
-    import litellm
+    litellm = load_litellm()
 
     try:
         return bool(litellm.supports_response_schema(model=settings.model))
@@ -291,7 +301,5 @@ def call_judges(requests: Sequence[JudgeRequest], settings: JudgeSettings) -> li
     wrong key, a wrong model, a dead server), the rest are not sent."""
     if not requests:
         return []
-    import litellm
-
-    litellm.suppress_debug_info = True
+    load_litellm()
     return asyncio.run_coroutine_threadsafe(_judge_all(requests, settings), _shared_loop()).result()

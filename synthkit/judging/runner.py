@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from synthkit.errors import SynthkitError
-from synthkit.judging.llm import JudgeAnswer, JudgeRequest, JudgeSettings, call_judges
+from synthkit.judging.llm import JudgeAnswer, JudgeRequest, JudgeSettings, call_judges, load_litellm
 from synthkit.judging.render import judge_messages, render_trace, response_schema
 from synthkit.rubrics.api import CriterionSpec, Rubric
 from synthkit.rubrics.grading import overall_primary, rubric_result, run_criterion, score_outcome
@@ -37,7 +37,7 @@ from synthkit.traces import codec
 from synthkit.traces.model import Session
 from synthkit.traces.store import Selection, TraceStore, TraceWriter
 
-__all__ = ["JudgeOptions", "RunSummary", "judge_traces"]
+__all__ = ["JudgeOptions", "RunSummary", "judge_traces", "run_judging"]
 
 log = logging.getLogger("synthkit.judge")
 CODE = "code"
@@ -138,8 +138,7 @@ def _missing_key(settings: JudgeSettings) -> str | None:
         return None
     if settings.api_key_env:
         return None if os.environ.get(settings.api_key_env) else settings.api_key_env
-    import litellm
-
+    litellm = load_litellm()
     try:
         found = litellm.validate_environment(model=settings.model, api_base=settings.api_base)
     except Exception:
@@ -504,7 +503,22 @@ def _pickle_rubrics_by_value(rubrics: Sequence[Rubric]) -> None:
             cloudpickle.register_pickle_by_value(module)
 
 
-def judge_traces(db_path: str | Path, rubrics: Sequence[Rubric], options: JudgeOptions, *,
-                 progress: Callable[[str], None] = lambda line: None) -> RunSummary:
-    """Grade the selected sessions of a trace DB with `rubrics`; the Python face of `synthkit judge`."""
+def run_judging(db_path: str | Path, rubrics: Sequence[Rubric], options: JudgeOptions, *,
+                progress: Callable[[str], None] = lambda line: None) -> RunSummary:
+    """Grade the selected sessions of a trace DB: what `synthkit judge` runs."""
     return _Driver(Path(db_path), rubrics, options, progress).run()
+
+
+def judge_traces(db_path: str | Path, rubrics: Iterable[Rubric | type[Rubric]],
+                 judge: JudgeSettings | str | None = None, *,
+                 progress: Callable[[str], None] = lambda line: None, **options: Any) -> RunSummary:
+    """Grade a trace DB from Python (a notebook, an eval loop): `judge` is a litellm model name,
+    `JudgeSettings`, or None for code criteria only; `options` are `JudgeOptions` fields
+    (`selection`, `sample`, `limit`, `refresh`, `max_cost_usd`, ...).
+
+    >>> judge_traces("traces.db", [RubricCrafterOutcome], "gpt-4o-mini", sample=50)
+    """
+    settings = JudgeSettings(model=judge) if isinstance(judge, str) else judge
+    instances = [r for rubric in rubrics
+                 for r in (rubric.instances() if isinstance(rubric, type) else [rubric])]
+    return run_judging(db_path, instances, JudgeOptions(settings=settings, **options), progress=progress)

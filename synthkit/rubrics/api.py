@@ -7,6 +7,7 @@ label rubrics for selection, and `@mark.parametrize` turns one class into severa
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import inspect
@@ -14,6 +15,8 @@ import itertools
 import json
 import math
 import re
+import sys
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -83,10 +86,14 @@ class CriterionSpec:
 
 
 def _decorator(kind: str, func: Callable[..., Any] | None, options: dict[str, Any]):
+    decorator = "criterion" if kind == "code" else "judge"
+
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if not inspect.isfunction(fn):
+            raise RubricDefinitionError(
+                f"@{decorator} decorates a method, not {fn!r} (options are keywords: "
+                f"@{decorator}(weight=0.5))")
         name = fn.__name__
-        if not callable(fn) or inspect.isclass(fn):
-            raise RubricDefinitionError(f"@{kind} decorates a method, not {fn!r}")
         signature = inspect.signature(fn)
         if kind == "code":
             try:
@@ -160,7 +167,9 @@ class _Parametrization:
 class MarkDecorator:
     name: str
 
-    def __call__(self, cls: type) -> type:
+    def __call__(self, cls: type | None = None) -> type:
+        if cls is None:
+            raise RubricDefinitionError(f"write @mark.{self.name} without parentheses")
         if not (inspect.isclass(cls) and issubclass(cls, Rubric)):
             raise RubricDefinitionError(f"@mark.{self.name} decorates a Rubric class, not {cls!r}")
         setattr(cls, _MARKS_ATTR, (*cls.__dict__.get(_MARKS_ATTR, ()), self.name))
@@ -195,6 +204,8 @@ class _MarkGenerator:
         if ids is None:
             made = ["-".join(_param_id(v, n, i) for v, n in zip(row, names, strict=True))
                     for i, row in enumerate(values)]
+            if len(set(made)) < len(made):  # as pytest: number the ids that clash
+                made = [f"{m}_{i}" if made.count(m) > 1 else m for i, m in enumerate(made)]
         else:
             made = [_ID_UNSAFE.sub("_", str(i)) for i in ids]
             if len(made) != len(values):
@@ -218,11 +229,18 @@ def _code_text(code: Any) -> str:
     return f"{code.co_code.hex()}|{consts}|{code.co_names}"
 
 
+def _normalised(source: str) -> str:
+    try:
+        return ast.unparse(ast.parse(textwrap.dedent(source)))
+    except SyntaxError:
+        return source
+
+
 def _class_source(cls: type) -> str:
-    """The class's source text; for a class without one (made in a notebook cell or by
+    """The class's source (normalised); for a class without one (made in a notebook cell or by
     `type()`), its methods' bytecode and its other attributes stand in."""
     try:
-        return inspect.getsource(cls)
+        return _normalised(inspect.getsource(cls))
     except (OSError, TypeError):
         parts = []
         for name, value in sorted(cls.__dict__.items()):
@@ -232,6 +250,42 @@ def _class_source(cls: type) -> str:
             elif not name.startswith("__"):
                 parts.append(f"{name}={value!r}")
         return f"{cls.__qualname__}\n" + "\n".join(parts)
+
+
+def _module_context(cls: type) -> str:
+    """The module-level code of a rubric's file, less rubric classes (each hashed on its own)
+    and assignments to other rubrics or to `examples`."""
+    module = sys.modules.get(cls.__module__)
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError, SyntaxError):
+        return ""
+    rubric_names = {name for name, value in vars(module).items()
+                    if inspect.isclass(value) and issubclass(value, Rubric)}
+    own = {klass.__name__ for klass in cls.__mro__}
+
+    def other_rubric_attribute(target: ast.expr) -> bool:
+        return (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                and target.value.id in rubric_names
+                and (target.value.id not in own or target.attr == "examples"))
+
+    kept = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name in rubric_names:
+            continue
+        if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if all(other_rubric_attribute(t) for t in targets):
+                continue
+        kept.append(ast.unparse(node))
+    return "\n".join(kept)
+
+
+def _stable_repr(value: Any) -> str:
+    """Parameters that are not JSON, described without memory addresses (stable across runs)."""
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
 # -- the rubric -----------------------------------------------------------------------------------
@@ -272,14 +326,16 @@ class Rubric:
 
     @functools.cached_property
     def version(self) -> str:
-        """A hash of the source of this class and the rubric classes it inherits from, and of
-        its parameters: any edit makes a new version."""
+        """A hash of what decides this rubric's scores: its class and the classes it inherits
+        from, the module-level code of its file (helpers, constants; not the other rubrics in it,
+        nor golden examples), and its parameters. Edits to comments and layout do not count."""
         digest = hashlib.sha256()
-        for cls in type(self).__mro__:
-            if cls is Rubric or not issubclass(cls, Rubric):
-                continue
-            digest.update(_class_source(cls).encode())
-        digest.update(json.dumps(self.params, sort_keys=True, default=repr).encode())
+        cls = type(self)
+        for klass in cls.__mro__:
+            if klass not in (Rubric, object) and klass.__module__ != "builtins":
+                digest.update(_class_source(klass).encode())
+        digest.update(_module_context(cls).encode())
+        digest.update(json.dumps(self.params, sort_keys=True, default=_stable_repr).encode())
         return digest.hexdigest()[:12]
 
     @classmethod

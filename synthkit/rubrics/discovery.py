@@ -18,6 +18,7 @@ import fnmatch
 import hashlib
 import importlib.util
 import inspect
+import math
 import sys
 import traceback
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ import attrs
 from synthkit.errors import SynthkitError
 from synthkit.resources import default_dir
 from synthkit.rubrics.api import Rubric, RubricDefinitionError
+from synthkit.rubrics.examples import Example
 from synthkit.rubrics.expression import ExpressionError, compile_expression
 
 __all__ = ["DEFAULT_PATTERNS", "PACKAGED", "Collection", "CollectionError", "CollectionFailed",
@@ -91,11 +93,7 @@ def _resolve(entry: str) -> Path | None:
     if entry == PACKAGED:
         return default_dir("rubrics")
     path = Path(entry).expanduser()
-    if path.exists():
-        return path
-    if entry == "rubrics":  # the default: a project without its own rubrics gets the examples
-        return default_dir("rubrics")
-    return None
+    return path if path.exists() else None
 
 
 def _find_files(root: Path, patterns: Sequence[str]) -> Iterable[Path]:
@@ -127,29 +125,39 @@ def _import(path: Path) -> ModuleType:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # inspect.getsource and pickling find the module here
+    writes_bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # no __pycache__ in the user's rubric folders
     try:
         spec.loader.exec_module(module)
     except BaseException:
         del sys.modules[name]
         raise
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
     return module
 
 
 def _check_class(cls: type[Rubric]) -> None:
-    for attribute, low in (("weight", None), ("threshold", 1.0)):
+    for attribute, high in (("weight", None), ("threshold", 1.0)):
         value = getattr(cls, attribute)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 \
-                or (low is not None and value > low):
-            bound = "in [0, 1]" if low else ">= 0"
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                or value < 0 or (high is not None and value > high):
+            bound = "in [0, 1]" if high else ">= 0"
             raise RubricDefinitionError(f"{cls.__name__}.{attribute} must be a number {bound}, "
                                         f"not {value!r}")
     if not cls.criteria():
         raise RubricDefinitionError(
             f"{cls.__name__} has no criteria: decorate methods with @criterion or @judge "
             "(or set __rubric__ = False on a base class)")
+    ids = {instance.id for instance in cls.instances()}
     for example in cls.examples:
-        if not hasattr(example, "check"):
+        if not isinstance(example, Example):
             raise RubricDefinitionError(f"{cls.__name__}.examples holds {example!r}, not an example()")
+        unknown = [i for i in example.only if i not in ids]
+        if unknown:
+            raise RubricDefinitionError(
+                f"example {example.name!r} ({example.source}) is only for {', '.join(unknown)}, "
+                f"which {cls.__name__} does not make (it makes {', '.join(sorted(ids))})")
 
 
 def collect_file(path: Path) -> tuple[list[Rubric], list[CollectionError]]:
@@ -184,23 +192,35 @@ def collect_file(path: Path) -> tuple[list[Rubric], list[CollectionError]]:
     return rubrics, errors
 
 
-def collect(paths: Sequence[str] = ("rubrics",), patterns: Sequence[str] = DEFAULT_PATTERNS,
-            ) -> Collection:
+def collect(paths: Sequence[str] = ("rubrics",), patterns: Sequence[str] = DEFAULT_PATTERNS, *,
+            include_defaults: bool = False) -> Collection:
+    """Collect the rubrics under `paths`. With `include_defaults`, synthkit's example rubrics
+    come first and a collected rubric with the same id replaces one of them."""
     rubrics: list[Rubric] = []
     errors: list[CollectionError] = []
     files: list[Path] = []
-    for entry in paths:
-        root = _resolve(str(entry))
+    defaults: dict[str, Rubric] = {}
+    roots: list[tuple[str, Path | None]] = [(str(entry), _resolve(str(entry))) for entry in paths]
+    if include_defaults:
+        roots.insert(0, (PACKAGED, default_dir("rubrics")))
+    for entry, root in roots:
         if root is None:
-            errors.append(CollectionError(str(entry), None, "rubrics path not found"))
+            if entry == "rubrics" and include_defaults:
+                continue  # a project without its own rubrics/ folder uses the defaults alone
+            errors.append(CollectionError(entry, None, "rubrics path not found"))
             continue
         for path in _find_files(root.resolve(), patterns):
             if path in files:
                 continue
             files.append(path)
             found, failed = collect_file(path)
-            rubrics.extend(found)
+            if entry == PACKAGED and include_defaults:
+                defaults.update((r.id, r) for r in found)
+            else:
+                rubrics.extend(found)
             errors.extend(failed)
+    own = {r.id for r in rubrics}
+    rubrics = [r for r in defaults.values() if r.id not in own] + rubrics
     seen: dict[str, Rubric] = {}
     unique = []
     for rubric in rubrics:
@@ -217,10 +237,11 @@ def collect(paths: Sequence[str] = ("rubrics",), patterns: Sequence[str] = DEFAU
 
 
 def select_rubrics(paths: Sequence[str], patterns: Sequence[str], select: str, *,
-                   continue_on_collection_errors: bool = False) -> tuple[Collection, tuple[Rubric, ...]]:
+                   include_defaults: bool = False, continue_on_collection_errors: bool = False,
+                   ) -> tuple[Collection, tuple[Rubric, ...]]:
     """Collect and select as the `rubrics.*` config says; collection errors stop here unless
     told to continue, and selecting nothing is an error too."""
-    collection = collect(paths, patterns)
+    collection = collect(paths, patterns, include_defaults=include_defaults)
     if collection.errors and not continue_on_collection_errors:
         raise CollectionFailed(collection)
     selected = collection.select(select)

@@ -50,6 +50,14 @@ def _range(what: str, value: Any) -> Expectation:
     return float(pair[0]), float(pair[1])
 
 
+def _primary_range(where: str, value: Any) -> tuple[float, float]:
+    expected = _range(f"{where}: primary", value)
+    if isinstance(expected, Outcome):
+        raise RubricDefinitionError(f"{where}: primary is a score or a [low, high] range, "
+                                    f"not {value!r}")
+    return expected
+
+
 def _within(expected: Expectation, score: float | None, outcome: Outcome | None = None) -> bool:
     if isinstance(expected, Outcome):
         return outcome is expected
@@ -147,7 +155,7 @@ def _build(name: str, source: str, *, messages: Sequence[Mapping[str, Any]] | No
         session = attrs.evolve(session, outcome_rewards=(*session.outcome_rewards, made))
     return Example(
         name=name, trace=session,
-        primary=None if primary is None else _range(f"{where}: primary", primary),
+        primary=None if primary is None else _primary_range(where, primary),
         criteria={k: _range(f"{where}: criterion {k}", v) for k, v in (criteria or {}).items()},
         source=source, only=(only,) if isinstance(only, str) else tuple(only))
 
@@ -181,6 +189,7 @@ def examples_from(path: str | Path) -> list[Example]:
     if not path.is_file():
         raise RubricDefinitionError(f"examples file not found: {path}")
     found = []
+    known = {"name", "messages", "tools", "metadata", "outcome", "session", "expect", "only"}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -191,7 +200,12 @@ def examples_from(path: str | Path) -> list[Example]:
             raise RubricDefinitionError(f"{source}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
             raise RubricDefinitionError(f"{source}: not a JSON object")
+        unknown = sorted(set(record) - known)
         expect = record.get("expect") or {}
+        if unknown or not isinstance(expect, dict) or set(expect) - {"primary", "criteria"}:
+            raise RubricDefinitionError(
+                f"{source}: unknown keys {', '.join(unknown or sorted(set(expect) - {'primary', 'criteria'}))} "
+                f"(an example has {', '.join(sorted(known))}; expect has primary and criteria)")
         session = record.get("session")
         if session is not None:
             try:

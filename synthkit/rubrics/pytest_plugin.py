@@ -25,6 +25,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if file_path.suffix != ".py" or not any(
             fnmatch.fnmatch(file_path.name, p) for p in parent.config.getini("rubric_files")):
         return None
+    if any(fnmatch.fnmatch(file_path.name, p) for p in parent.config.getini("python_files")):
+        return None  # a test module (test_my_rubric.py): pytest's own to collect
     if "synthkit" not in file_path.read_text(encoding="utf-8", errors="replace"):
         return None  # a file that merely matches the pattern is not ours to collect
     return RubricFile.from_parent(parent, path=file_path)

@@ -73,9 +73,10 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def format_time(value: datetime | None) -> str | None:
+    """ISO-8601 in UTC: one spelling, so times sort as text (naive times are taken as UTC)."""
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return (value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 # -- tool calls ---------------------------------------------------------------------------------
@@ -172,12 +173,14 @@ def message_from_row(message_type: str, content: str | None, metadata_text: str 
 # -- LM calls (synth-ai's LLMCallRecord JSON in `events.call_records`) --------------------------
 
 def _content_to_parts(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """synth-ai's content parts; a content list keeps each original part in `data`, so it
+    reads back exactly (a one-part list stays a list, extra keys such as cache_control stay)."""
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     parts = []
     for part in content:
         if part.get("type") == "text":
-            parts.append({"type": "text", "text": part.get("text", "")})
+            parts.append({"type": "text", "text": part.get("text", ""), "data": part})
         else:
             url = (part.get("image_url") or {}).get("url") if part.get("type") == "image_url" else None
             parts.append({"type": "image" if url else part.get("type", "data"), "uri": url,
@@ -188,7 +191,7 @@ def _content_to_parts(content: str | list[dict[str, Any]]) -> list[dict[str, Any
 def _parts_to_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     if not parts:
         return ""
-    if len(parts) == 1 and parts[0].get("type") == "text":
+    if len(parts) == 1 and parts[0].get("type") == "text" and not isinstance(parts[0].get("data"), dict):
         return parts[0].get("text") or ""
     content = []
     for part in parts:

@@ -28,6 +28,7 @@ __all__ = ["ImportFailed", "ImportReport", "chat_record_to_session", "detect_for
 FORMATS = ("chat_jsonl", "trace_db")
 _CHAT_KEYS = {"messages", "tools", "parallel_tool_calls", "metadata", "session_id"}
 _ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+_MESSAGE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "name"}
 
 
 class ImportFailed(SynthkitError):
@@ -102,8 +103,9 @@ def _chat_message(raw: Any, index: int) -> Message:
             raise _BadLine(f"{where} has a tool call without function.name")
         if not isinstance(function.get("arguments", "{}"), str | dict):
             raise _BadLine(f"{where} has tool call arguments that are neither JSON text nor an object")
+    extra = {k: v for k, v in raw.items() if k not in _MESSAGE_KEYS}  # e.g. fine-tuning `weight`
     return Message(role=role, content=content, tool_calls=codec.tool_calls_from_openai(raw_calls),
-                   tool_call_id=raw.get("tool_call_id"), name=raw.get("name"))
+                   tool_call_id=raw.get("tool_call_id"), name=raw.get("name"), metadata=extra)
 
 
 def chat_line_to_session(line: str, created_at: datetime, metadata: dict[str, Any]) -> Session:
@@ -233,54 +235,23 @@ def _existing_ids(db_path: Path, ids: Any) -> list[str]:
 
 # -- another trace DB ---------------------------------------------------------------------------
 
-_JUDGE_TABLES = ("judge_runs", "judge_scores", "judge_cache")
-
-
 def import_trace_db(source: str | Path, db_path: str | Path, *, skip_existing: bool = False,
                     ) -> ImportReport:
-    """Merge the sessions of another trace DB (synth-ai's or synthkit's), ids kept, with their
-    judge results."""
+    """Merge the sessions of another trace DB (synth-ai's or synthkit's) row for row, ids kept,
+    with their judge results."""
     source, db_path = Path(source), Path(db_path)
     _check_source(source)
     if db_path.exists() and source.resolve() == db_path.resolve():
         raise ImportFailed(f"source and db.path are the same file: {source}")
     with TraceStore.open(source) as store:
         ids = [row[0] for row in store.db.execute("SELECT session_id FROM session_traces")]
-        existing = set(_existing_ids(db_path, ids))
-        if existing and not skip_existing:
-            first = sorted(existing)[0]
-            raise ImportFailed(f"{db_path} already has session {first} and {len(existing) - 1} "
-                               "more from the source; skip_existing=true skips them")
-        imported = 0
-        with TraceWriter.open(db_path, create=True) as writer, writer.transaction():
-            for session in store.sessions():
-                if session.session_id in existing:
-                    continue
-                if session.experiment_id is not None:
-                    _copy_rows(store, writer, "experiments", "experiment_id", [session.experiment_id])
-                writer.write_session(session)
-                imported += 1
-            if all(store.table_exists(t) for t in _JUDGE_TABLES):
-                _copy_judge_results(store, writer, [i for i in ids if i not in existing])
-            created = writer.created
+    existing = set(_existing_ids(db_path, ids))
+    if existing and not skip_existing:
+        first = sorted(existing)[0]
+        raise ImportFailed(f"{db_path} already has session {first} and {len(existing) - 1} "
+                           "more from the source; skip_existing=true skips them")
+    with TraceWriter.open(db_path, create=True) as writer:
+        imported = writer.merge_from(source, skip=existing)
+        created = writer.created
     return ImportReport(source=source, db_path=db_path, format="trace_db", imported=imported,
                         created_db=created, skipped_existing=len(existing))
-
-
-def _copy_rows(store: TraceStore, writer: TraceWriter, table: str, key: str, values: list[Any],
-               drop: tuple[str, ...] = ()) -> None:
-    for start in range(0, len(values), 500):
-        chunk = values[start:start + 500]
-        rows = store.db[table].rows_where(f"{key} IN ({', '.join('?' * len(chunk))})", chunk)
-        writer.db[table].insert_all(({k: v for k, v in row.items() if k not in drop} for row in rows),
-                                    ignore=True)
-
-
-def _copy_judge_results(store: TraceStore, writer: TraceWriter, session_ids: list[str]) -> None:
-    run_ids = [row[0] for row in store.db.execute(
-        "SELECT DISTINCT run_id FROM judge_scores WHERE run_id IS NOT NULL")]
-    cache_keys = [row[0] for row in store.db.execute(
-        "SELECT DISTINCT cache_key FROM judge_scores WHERE cache_key IS NOT NULL")]
-    _copy_rows(store, writer, "judge_runs", "run_id", run_ids)
-    _copy_rows(store, writer, "judge_scores", "session_id", session_ids, drop=("id",))
-    _copy_rows(store, writer, "judge_cache", "cache_key", cache_keys)

@@ -33,6 +33,9 @@ __all__ = [
 
 
 def _frozen_dict(value: Any) -> dict[str, Any]:
+    """A copy as a plain dict; a dict subclass (a read-only one, say) is kept as it is."""
+    if isinstance(value, dict) and type(value) is not dict:
+        return value
     return dict(value) if value else {}
 
 

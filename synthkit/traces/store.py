@@ -42,6 +42,11 @@ class TraceDBError(SynthkitError):
     """The trace DB is missing, unreadable, or not a trace DB this version understands."""
 
 
+def _values(value: Any) -> tuple[str, ...]:
+    """A selection part: one value or several (a lone string is one value, not its letters)."""
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _json_field(column: str, key: str) -> str:
     return f"json_extract({column}, '$.{key}')"
 
@@ -50,12 +55,12 @@ def _json_field(column: str, key: str) -> str:
 class Selection:
     """Which sessions to read; every part is pushed into SQL. Empty parts select everything."""
 
-    splits: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    task_ids: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    models: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    splits: tuple[str, ...] = attrs.field(default=(), converter=_values)
+    task_ids: tuple[str, ...] = attrs.field(default=(), converter=_values)
+    models: tuple[str, ...] = attrs.field(default=(), converter=_values)
     created_from: datetime | None = None
     created_to: datetime | None = None
-    session_ids: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    session_ids: tuple[str, ...] = attrs.field(default=(), converter=_values)
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -76,6 +81,13 @@ class Selection:
             clauses.append("julianday(created_at) <= julianday(?)")
             params.append(codec.format_time(self.created_to))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _wal_at_rest(path: Path) -> bool:
+    with path.open("rb") as handle:
+        header = handle.read(20)
+    in_wal_mode = len(header) == 20 and header[18] == 2
+    return in_wal_mode and not Path(f"{path}-wal").exists() and not Path(f"{path}-shm").exists()
 
 
 def _check_file(path: Path) -> None:
@@ -149,6 +161,10 @@ class TraceStore:
         path = Path(path)
         _check_file(path)
         uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+        if _wal_at_rest(path):
+            # A read-only connection to a WAL-mode DB creates -wal and -shm files it cannot
+            # remove; with no WAL file there is nothing to read from one, and nobody writing.
+            uri += "&immutable=1"
         try:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -354,15 +370,16 @@ class TraceWriter:
         if created and not create:
             raise TraceDBError(f"trace DB not found: {path}")
         version = schema.SCHEMA_VERSION
-        if not created:
-            _check_file(path)
-        elif not path.parent.is_dir():
-            path.parent.mkdir(parents=True)
         try:
+            if not created:
+                _check_file(path)
+            elif not path.parent.is_dir():
+                path.parent.mkdir(parents=True)
             conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
                                    timeout=busy_timeout_ms / 1000)
-        except sqlite3.Error as exc:
-            raise TraceDBError(f"cannot open {path}: {exc}") from None
+        except (OSError, sqlite3.Error) as exc:
+            raise TraceDBError(f"cannot create {path}: {exc}" if created else
+                               f"cannot open {path}: {exc}") from None
         conn.row_factory = sqlite3.Row
         writer = cls(path, conn, created)
         try:
@@ -499,8 +516,9 @@ class TraceWriter:
                 "input_tokens": _sum(c.input_tokens for c in calls),
                 "output_tokens": _sum(c.output_tokens for c in calls),
                 "total_tokens": _sum(c.total_tokens for c in calls),
-                # synth-ai's column holds whole cents; the exact USD stays in each call record.
-                "cost_usd": int(sum(costs) * 100) if costs else None,
+                # synth-ai's column holds whole cents, truncated as synth-ai does (rounded first
+                # so that 0.29 is 29 cents, not 28); the exact USD stays in each call record.
+                "cost_usd": int(round(sum(costs) * 100, 6)) if costs else None,
                 "latency_ms": _sum(c.latency_ms for c in calls),
                 "call_records": codec.dumps([codec.lm_call_to_record(c) for c in calls]),
             })
@@ -544,6 +562,54 @@ class TraceWriter:
                 "created_at": codec.format_time(outcome.created_at) or _now(),
                 "reward_metadata": codec.dumps(metadata)})
 
+    def merge_from(self, source: Path, skip: set[str] = frozenset()) -> int:
+        """Copy every session of another trace DB but those in `skip`, row for row (columns
+        this DB does not have are left out), renumbering row ids; judge results come along.
+        Returns how many sessions were copied."""
+        conn = self._conn
+        conn.execute("ATTACH DATABASE ? AS src", (str(source),))
+        try:
+            with self.transaction():
+                conn.execute("CREATE TEMP TABLE merge_skip (session_id TEXT PRIMARY KEY)")
+                conn.executemany("INSERT INTO merge_skip VALUES (?)", [(s,) for s in skip])
+                offsets = {t: conn.execute(f"SELECT coalesce(max(id), 0) FROM main.{t}").fetchone()[0]
+                           for t in ("session_timesteps", "events", "messages")}
+                shifted = {"id": None, "timestep_id": "session_timesteps", "event_id": "events",
+                           "message_id": "messages"}
+                selected = "session_id NOT IN (SELECT session_id FROM temp.merge_skip)"
+
+                def copy(table: str, where: str, id_from: str | None = None, verb: str = "INSERT") -> int:
+                    main_cols = [r[1] for r in conn.execute(f'PRAGMA main.table_info("{table}")')]
+                    src_cols = {r[1] for r in conn.execute(f'PRAGMA src.table_info("{table}")')}
+                    if not src_cols:
+                        return 0
+                    cols, values = [], []
+                    for col in main_cols:
+                        if col not in src_cols or (col == "id" and id_from is None and table in _RENUMBERED):
+                            continue
+                        target = id_from if col == "id" else shifted.get(col) if table in _RENUMBERED else None
+                        cols.append(f'"{col}"')
+                        values.append(f'"{col}" + {offsets[target]}' if target in offsets else f'"{col}"')
+                    sql = (f"{verb} INTO main.{table} ({', '.join(cols)}) "
+                           f"SELECT {', '.join(values)} FROM src.{table} WHERE {where}")
+                    return conn.execute(sql).rowcount
+
+                copied = copy("session_traces", selected)
+                copy("experiments", "experiment_id IN (SELECT experiment_id FROM src.session_traces "
+                     f"WHERE {selected})", verb="INSERT OR IGNORE")
+                copy("session_timesteps", selected, id_from="session_timesteps")
+                copy("events", selected, id_from="events")
+                copy("messages", selected, id_from="messages")
+                copy("event_rewards", selected)
+                copy("outcome_rewards", selected)
+                copy("judge_runs", "run_id IN (SELECT run_id FROM src.judge_scores)", verb="INSERT OR IGNORE")
+                copy("judge_scores", selected, verb="INSERT OR IGNORE")
+                copy("judge_cache", "1", verb="INSERT OR IGNORE")
+                conn.execute("DROP TABLE temp.merge_skip")
+        finally:
+            conn.execute("DETACH DATABASE src")
+        return copied
+
     def write_session(self, session: Session) -> None:
         """Write a whole session at once (importers): all of it or, on error, none of it."""
         with self.transaction():
@@ -557,6 +623,10 @@ class TraceWriter:
                 self.add_message(session.session_id, message)
             for outcome in session.outcome_rewards:
                 self.add_outcome(session.session_id, outcome)
+
+
+# Tables whose row ids are renumbered when merging DBs (their ids are referenced by others).
+_RENUMBERED = {"session_timesteps", "events", "messages", "event_rewards", "outcome_rewards", "judge_scores"}
 
 
 def _sum(values: Any) -> int | None:

@@ -92,7 +92,14 @@ def test_info_on_a_bad_db_is_one_line_and_creates_nothing(run_cli, tmp_path, set
 
 def test_a_bad_value_is_one_line(run_cli, synth_ai_db):
     assert_one_line_error(run_cli("info", f"db.path={synth_ai_db}", "format=xml"),
-                          "format must be text or json, not 'xml'")
+                          "format must be one of text, json, not 'xml'")
+
+
+def test_read_only_commands_have_no_sweeps(run_cli, synth_ai_db, tmp_path):
+    before = tree(tmp_path)
+    assert_one_line_error(run_cli("info", "-m", f"db.path={synth_ai_db}", "format=text,json"),
+                          "info reads only and has no sweeps (-m)")
+    assert tree(tmp_path) == before
 
 
 def test_an_unknown_key_is_refused_by_hydra(run_cli, synth_ai_db, tmp_path):
@@ -149,7 +156,10 @@ def test_import_merges_a_trace_db(run_cli, tmp_path):
     (("source=nowhere.jsonl",), ("source not found: nowhere.jsonl",)),
     (("source=.",), ("source is not a file: .",)),
     (("source=bad.jsonl",), ("bad.jsonl: line 2: not valid JSON", "nothing imported")),
-    (("source=good.jsonl", "format=csv"), ("format must be auto, chat_jsonl or trace_db",)),
+    (("source=good.jsonl", "format=csv"), ("format must be one of auto, chat_jsonl, trace_db",)),
+    (("source=good.jsonl", "skip_bad=no"), ("skip_bad must be true or false, not 'no'",)),
+    (("source=good.jsonl", "metadata=5"), ("metadata must be a map of keys to values, not 5",)),
+    (("source=good.jsonl", "db.path=good.jsonl/t.db"), ("cannot create good.jsonl/t.db",)),
     ((f"source={SYNTH_AI_DB}", "skip_bad=true"), ("skip_bad applies to chat JSONL",)),
 ])
 def test_bad_import_input_is_one_line_and_creates_nothing(run_cli, tmp_path, args, fragments):

@@ -29,9 +29,10 @@ def test_the_listing_from_an_empty_folder_shows_the_examples(run_cli, tmp_path):
 def test_selection_and_json(run_cli, tmp_path, write):
     write("rubrics/rubric_mine.py", simple("RubricMine", mark="mine"))
     write("rubrics/rubric_other.py", simple("RubricOther", mark="other"))
-    text = run_cli("rubrics", "rubrics.select=mine")
+    text = run_cli("rubrics", "rubrics.select=mine", "rubrics.include_defaults=false")
     assert text.out.splitlines()[-1] == "2 files, 1 rubric (1 deselected by 'mine'), 2 criteria"
-    listed = json.loads(run_cli("rubrics", "format=json", "rubrics.select=not mine").out)
+    listed = json.loads(run_cli("rubrics", "format=json", "rubrics.select=not mine",
+                                "rubrics.include_defaults=false").out)
     (rubric,) = listed["rubrics"]
     assert rubric["id"] == "RubricOther" and rubric["file"] == "rubrics/rubric_other.py"
     assert rubric["criteria"][0] == {"name": "facts", "kind": "code", "weight": 0.5, "required": False,
@@ -57,3 +58,7 @@ def test_mistakes_in_the_rubrics_config(run_cli, write):
                           "rubrics.select '(mine': expected ), found 'nothing' at the end")
     result = run_cli("rubrics", "rubrics.paths=[nowhere]")
     assert result.exit_code == 2 and "ERROR nowhere: rubrics path not found" in result.err
+    assert_one_line_error(run_cli("rubrics", "rubrics.paths=rubrics"),
+                          "rubrics.paths must be a list, e.g. rubrics.paths=[a,b], not 'rubrics'")
+    assert_one_line_error(run_cli("rubrics", "rubrics.include_defaults=no"),
+                          "rubrics.include_defaults must be true or false, not 'no'")

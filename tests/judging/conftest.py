@@ -70,7 +70,7 @@ def grade(db, rubric_dir, server):
                                  "placeholder_key": True, "json_schema": True, "backoff_s": 0.01,
                                  "timeout_s": 5, **(settings or {})})
         chosen = rubrics if rubrics is not None else collect([str(rubric_dir)]).rubrics
-        return judge_traces(db, chosen, JudgeOptions(**{"settings": judge, **options}))
+        return judge_traces(db, chosen, judge, **options)
 
     return run
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from synthkit.judging.runner import JudgeOptions, judge_traces
+from synthkit.judging.runner import judge_traces
 from synthkit.rubrics.discovery import collect
 from synthkit.traces.store import Selection
 from tests.judge_server import Reply, answer, requested_criteria
@@ -193,7 +193,7 @@ def test_a_sample_is_the_same_whatever_is_already_graded(grade, server, db):
 
 
 def test_no_judge_grades_code_criteria_only(db, rubric_dir, server):
-    summary = judge_traces(db, collect([str(rubric_dir)]).rubrics, JudgeOptions(settings=None))
+    summary = judge_traces(db, collect([str(rubric_dir)]).rubrics, None)
     assert summary.calls == 0 and server.requests == []
     assert {r["criterion"] for r in rows(db)} == {"has_outcome"}
     assert judge_scores(db, "session_b1612dd272d1")["RubricQuality"] == 1.0
@@ -208,15 +208,15 @@ def test_a_missing_key_skips_judge_criteria_until_it_is_set(db, rubric_dir, serv
     rubrics = collect([str(rubric_dir)]).rubrics
     settings = JudgeSettings(model="openai/gpt-4o-mini", api_base=server.api_base, json_schema=True)
     with pytest.raises(SynthkitError, match="needs OPENAI_API_KEY, which is not set"):
-        judge_traces(db, rubrics, JudgeOptions(settings=settings, strict=True))
+        judge_traces(db, rubrics, settings, strict=True)
     assert rows(db) == []
-    summary = judge_traces(db, rubrics, JudgeOptions(settings=settings))
+    summary = judge_traces(db, rubrics, settings)
     assert summary.calls == 0 and summary.skipped_no_key == "no API key: set OPENAI_API_KEY"
     assert "needs OPENAI_API_KEY, which is not set" in caplog.text
     skipped = rows(db, "kind = 'judge'")
     assert {(r["outcome"], r["error"]) for r in skipped} == {("skipped", "no API key: set OPENAI_API_KEY")}
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
-    retried = judge_traces(db, rubrics, JudgeOptions(settings=settings))
+    retried = judge_traces(db, rubrics, settings)
     assert retried.calls == CALLS and retried.errors == 0
     assert {r["outcome"] for r in rows(db, "kind = 'judge'")} == {"passed"}
     assert all("sk-test-not-real" not in json.dumps(r) for r in rows(db))

@@ -61,6 +61,8 @@ def test_marks_are_inherited_and_the_docstring_describes():
     (lambda: criterion(threshold=1.5)(lambda self, trace: 1), "threshold of <lambda> must be a number in [0, 1]"),
     (lambda: judge(prompt="x", anchors={2: "x"})(lambda self: None), "must be a number in [0, 1], not 2"),
     (lambda: mark.crafter(object), "@mark.crafter decorates a Rubric class"),
+    (lambda: mark.crafter(), "write @mark.crafter without parentheses"),
+    (lambda: criterion(0.5), "@criterion decorates a method, not 0.5 (options are keywords: @criterion(weight=0.5))"),
     (lambda: mark.parametrize("a, b", [(1,)]), "2 names"),
     (lambda: mark.parametrize("a", []), "got no values"),
     (lambda: mark.parametrize("a", [1, 2], ids=["x"]), "got 1 ids for 2 values"),
@@ -69,6 +71,16 @@ def test_mistakes_in_declarations_are_clear(make, message):
     with pytest.raises(RubricDefinitionError) as info:
         make()
     assert message in str(info.value)
+
+
+def test_clashing_parameter_ids_are_numbered():
+    @mark.parametrize("x", [1, -1, "a b", "a-b"])
+    class RubricP(Rubric):
+        @criterion
+        def c(self, trace):
+            return 1.0
+
+    assert [r.id for r in RubricP.instances()] == ["RubricP-1_0", "RubricP-1_1", "RubricP-a_b_2", "RubricP-a_b_3"]
 
 
 def test_parametrize_stacks_into_a_product():

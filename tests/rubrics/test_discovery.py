@@ -109,15 +109,21 @@ def test_duplicate_ids_and_missing_paths_are_errors(write, tmp_path):
     assert (missing.path, missing.message) == (str(tmp_path / "nowhere"), "rubrics path not found")
 
 
-def test_the_default_path_falls_back_to_the_packaged_examples(tmp_path, monkeypatch, write):
+def test_the_examples_are_added_to_and_overridden_by_a_projects_rubrics(tmp_path, monkeypatch, write):
     monkeypatch.chdir(tmp_path)
-    packaged = collect()
-    assert {"RubricCrafterOutcome", "RubricChatToolUse"} <= set(ids(packaged))
-    assert all(f.parent == default_dir("rubrics") for f in packaged.files)
-    write("rubrics/rubric_mine.py", simple("RubricMine"))
-    assert ids(collect()) == ["RubricMine"]                 # a project's rubrics replace them
-    both = collect(["rubrics", PACKAGED])                   # or add to them
+    assert [str(e) for e in collect().errors] == ["rubrics: rubrics path not found"]
+    examples = collect(include_defaults=True)              # a project without rubrics/ of its own
+    assert examples.errors == () and {"RubricCrafterOutcome", "RubricChatToolUse"} <= set(ids(examples))
+    assert all(f.parent == default_dir("rubrics") for f in examples.files)
+    write("rubrics/rubric_mine.py", simple("RubricMine") + simple("RubricChatToolUse", doc="Mine.")
+          .replace("from synthkit import Rubric, criterion, judge, mark\n", ""))
+    both = collect(include_defaults=True)
+    assert both.errors == ()
     assert "RubricMine" in ids(both) and "RubricCrafterOutcome" in ids(both)
+    (chat,) = [r for r in both.rubrics if r.id == "RubricChatToolUse"]
+    assert chat.description == "Mine."                       # the project's replaces the example
+    assert ids(collect()) == ["RubricMine", "RubricChatToolUse"]
+    assert "RubricCrafterOutcome" in ids(collect(["rubrics", PACKAGED]))
 
 
 @pytest.mark.parametrize(("expression", "expected"), [
@@ -183,6 +189,83 @@ def test_parametrized_ids_are_config_keys(write, tmp_path):
         register_configs()
         cfg = compose(config_name="import", overrides=[f"metadata.{r.id}=0.5" for r in rubrics])
     assert sorted(cfg.metadata) == sorted(r.id for r in rubrics)
+
+
+def test_the_version_covers_module_code_but_not_other_rubrics_or_comments(write, tmp_path):
+    path = write("rubric_m.py", '''
+        from synthkit import Rubric, criterion, example
+
+        LIMIT = 5
+
+        def capped(n):
+            return min(n / LIMIT, 1.0)
+
+        class RubricA(Rubric):
+            @criterion
+            def c(self, trace):
+                return capped(trace.num_turns)
+
+        class RubricB(Rubric):
+            @criterion
+            def c(self, trace):
+                return 1.0
+
+        RubricB.examples = []
+    ''')
+
+    def versions():
+        return {r.id: r.version for r in collect([str(path)]).rubrics}
+
+    first = versions()
+    path.write_text(path.read_text().replace("LIMIT = 5", "LIMIT = 6"))
+    constant = versions()
+    assert constant["RubricA"] != first["RubricA"] and constant["RubricB"] != first["RubricB"]
+    path.write_text(path.read_text().replace("return 1.0", "return 0.5"))
+    other = versions()
+    assert other["RubricA"] == constant["RubricA"] and other["RubricB"] != constant["RubricB"]
+    path.write_text(path.read_text().replace("RubricB.examples = []", "RubricB.examples = []  # none yet")
+                    .replace("return 0.5", "return 0.5  # half"))
+    assert versions() == other
+
+
+def test_parameter_versions_are_stable_across_runs(write, tmp_path):
+    path = write("rubric_f.py", '''
+        from synthkit import Rubric, criterion, mark
+
+        def strict(x):
+            return x
+
+        @mark.parametrize("transform", [strict])
+        class RubricF(Rubric):
+            @criterion
+            def c(self, trace):
+                return 1.0
+    ''')
+    assert collect([str(path)]).rubrics[0].version == collect([str(path)]).rubrics[0].version
+
+
+def test_an_example_for_an_unknown_parametrized_id_is_an_error(write, tmp_path):
+    write("rubric_only.py", '''
+        from synthkit import Rubric, criterion, example, mark
+
+        @mark.parametrize("target", ["collect_wood"])
+        class RubricReach(Rubric):
+            @criterion
+            def c(self, trace):
+                return 1.0
+
+        RubricReach.examples = [example("typo", messages=[{"role": "user", "content": "x"},
+                                                          {"role": "assistant", "content": "y"}],
+                                        only=["RubricReach-colect_wood"])]
+    ''')
+    (error,) = collect([str(tmp_path)]).errors
+    assert "is only for RubricReach-colect_wood, which RubricReach does not make" in error.message
+
+
+def test_collection_writes_no_bytecode_beside_rubrics(write, tmp_path):
+    write("rubrics/rubric_x.py", simple("RubricX"))
+    collect([str(tmp_path / "rubrics")])
+    assert not (tmp_path / "rubrics" / "__pycache__").exists()
 
 
 def test_the_version_changes_with_any_edit(write, tmp_path):

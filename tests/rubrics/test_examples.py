@@ -96,6 +96,11 @@ def test_examples_from_a_jsonl_file(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"name": "x", "messages": []}\n{oops\n')
     with pytest.raises(RubricDefinitionError, match="bad.jsonl:1.*needs messages="):
         examples_from(tmp_path / "bad.jsonl")
+    (tmp_path / "typo.jsonl").write_text('{"name": "x", "messages": [], "expected": {}}\n')
+    with pytest.raises(RubricDefinitionError, match="typo.jsonl:1: unknown keys expected"):
+        examples_from(tmp_path / "typo.jsonl")
+    with pytest.raises(RubricDefinitionError, match="primary is a score or a \\[low, high\\] range, not 'error'"):
+        example("p", messages=CHAT, primary="error")
     with pytest.raises(RubricDefinitionError, match="examples file not found"):
         examples_from(tmp_path / "missing.jsonl")
 

@@ -50,7 +50,14 @@ def test_examples_are_items_and_a_wrong_range_fails(tmp_path):
     assert "RubricAnswer on example 'wrong range' (rubric_answer.py:" in done.stdout
     assert "criterion correct: expected [0, 0.5], got 1 (passed)" in done.stdout
     assert "needs a judge" in done.stdout
-    assert not (tmp_path / ".pytest_cache").exists()
+
+
+def test_test_modules_that_match_the_rubric_pattern_stay_pytests(tmp_path):
+    (tmp_path / "test_my_rubric.py").write_text(
+        "from synthkit import Rubric\n\nclass Scorer(Rubric):\n    __rubric__ = True\n\n"
+        "def test_plain():\n    assert Scorer.weight == 1\n")
+    done = pytest_in(tmp_path, ".")
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout
 
 
 def test_a_broken_rubric_file_is_a_collection_error(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from synthkit import Trace, TraceStore
@@ -40,14 +42,25 @@ def test_edge_cases(fixture_traces):
     assert prompt_only.final_answer == prompt_only.metadata["completion"]
 
 
-def test_the_view_is_read_only():
-    trace = Trace(make_session())
-    with pytest.raises(TypeError):
-        trace.metadata["task_id"] = "other"
-    with pytest.raises(TypeError):
-        trace.metadata["judge_scores"]["quality"] = 0.0
+def test_the_view_is_read_only_all_the_way_down():
+    session = make_session()
+    trace = Trace(session)
+    attempts = [
+        lambda: trace.metadata.__setitem__("task_id", "other"),
+        lambda: trace.metadata["judge_scores"].update(quality=0.0),
+        lambda: trace.events[1].state_after["inventory"].__setitem__("wood", 99),
+        lambda: trace.outcome.metadata.pop("env_seed"),
+        lambda: trace.messages[1].content.append({"type": "text", "text": "injected"}),
+        lambda: trace.lm_calls[0].request_params.clear(),
+    ]
+    for attempt in attempts:
+        with pytest.raises(TypeError, match="read-only"):
+            attempt()
     with pytest.raises(AttributeError):
         trace.outcome.total_reward = 0
+    assert isinstance(trace.events[1].state_after, dict)            # still reads like the model
+    assert json.loads(json.dumps(trace.metadata)) == session.metadata
+    assert trace.session == session and session.events[1].state_after["inventory"] == {"wood": 1}
 
 
 def test_a_trace_of_lm_calls_without_messages_shows_the_last_conversation():

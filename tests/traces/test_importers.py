@@ -157,6 +157,46 @@ def test_merging_a_trace_db_keeps_ids_and_judge_results(tmp_path):
         assert store.count("judge_runs") == 1 and store.count("judge_cache") == 1
 
 
+def test_merging_copies_every_column_row_for_row(tmp_path, synth_ai_db):
+    import sqlite3
+
+    conn = sqlite3.connect(synth_ai_db)
+    conn.execute("UPDATE events SET message_time = 42, span_id = 'span-1', trace_id = 'trace-1', "
+                 "cost_usd = 7 WHERE id = (SELECT min(id) FROM events WHERE event_type = 'cais')")
+    conn.commit()
+    conn.close()
+    dest = tmp_path / "dest.db"
+    with TraceWriter.open(dest, create=True) as writer:
+        writer.write_session(make_session("already-here"))
+    import_trace_db(synth_ai_db, dest)
+
+    def table(path, sql):
+        with sqlite3.connect(path) as c:
+            return c.execute(sql).fetchall()
+
+    columns = ("session_id, event_type, system_instance_id, event_time, message_time, model_name, "
+               "input_tokens, cost_usd, span_id, trace_id, call_records, reward, metadata")
+    source_events = table(synth_ai_db, f"SELECT {columns} FROM events ORDER BY id")
+    copied_events = table(dest, f"SELECT {columns} FROM events WHERE session_id != 'already-here' ORDER BY id")
+    assert copied_events == source_events
+    for name in ("messages", "event_rewards", "outcome_rewards", "session_timesteps", "session_traces"):
+        assert table(dest, f"SELECT count(*) FROM {name} WHERE session_id != 'already-here'") == \
+            table(synth_ai_db, f"SELECT count(*) FROM {name}")
+    linked = table(dest, "SELECT count(*) FROM event_rewards r JOIN events e ON e.id = r.event_id "
+                         "WHERE r.session_id = e.session_id AND r.session_id != 'already-here'")
+    assert linked == table(synth_ai_db, "SELECT count(*) FROM event_rewards")
+
+
+def test_chat_message_keys_beyond_openais_are_kept(tmp_path):
+    source = jsonl(tmp_path / "chat.jsonl", {"messages": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello", "weight": 0}]})
+    import_chat_jsonl(source, tmp_path / "t.db")
+    with TraceStore.open(tmp_path / "t.db") as store:
+        (session,) = store.sessions()
+    assert session.messages[1].metadata == {"weight": 0}
+    assert session.lm_calls[0].output_messages[0].metadata == {"weight": 0}
+
+
 def test_a_db_cannot_be_merged_into_itself(tmp_path, synth_ai_db):
     with pytest.raises(ImportFailed, match="same file"):
         import_trace_db(synth_ai_db, synth_ai_db)

@@ -83,6 +83,29 @@ def test_readers_change_nothing(synth_ai_db):
     assert mode == "delete"
 
 
+def test_readers_leave_no_files_beside_a_db_left_in_wal_mode(tmp_path):
+    path = tmp_path / "t.db"
+    write(path, make_session())
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")  # as a crashed writer would leave it
+    conn.close()
+    before = tree(tmp_path)
+    with TraceStore.open(path) as store:
+        assert store.session("s-1") == make_session()
+    assert tree(tmp_path) == before
+
+
+def test_times_are_stored_in_utc_and_keep_their_instant(tmp_path):
+    from zoneinfo import ZoneInfo
+
+    tokyo = (T0 + timedelta(hours=1)).astimezone(ZoneInfo("Asia/Tokyo"))
+    write(tmp_path / "t.db", make_session("later", created_at=tokyo), make_session("earlier"))
+    with TraceStore.open(tmp_path / "t.db") as store:
+        sessions = list(store.sessions())
+    assert [s.session_id for s in sessions] == ["earlier", "later"]
+    assert sessions[1].created_at == tokyo and sessions[1].created_at.utcoffset() == timedelta(0)
+
+
 def test_writers_use_wal_and_foreign_keys(tmp_path):
     with TraceWriter.open(tmp_path / "t.db", create=True) as writer:
         assert writer.created
