@@ -84,8 +84,17 @@ class RunSummary:
     stopped: str | None = None  # why the run stopped before the end
     skipped_no_key: str | None = None
     seconds: float = 0.0
+    estimated: bool = False     # a dry run: nothing was called or written
 
     def lines(self) -> list[str]:
+        if self.estimated:
+            return [f"dry run: {self.sessions} sessions, {self.criteria} criterion results to grade, "
+                    f"{self.reused} already final",
+                    f"judge calls needed: {self.calls} ({self.cache_hits} more answered by the cache)",
+                    f"input tokens: {self.tokens_in:,}; output at most {self.tokens_out:,}",
+                    f"estimated cost: at most ${self.cost_usd:.4f}"
+                    + (" (the model has no price in litellm's bundled map: counted as 0)"
+                       if self.unpriced else "")]
         out = [f"graded {self.sessions} sessions: {self.criteria} criterion results written, "
                f"{self.reused} already final", f"judge calls: {self.calls} sent, {self.cache_hits} "
                f"from the cache, {self.errors} errors",
@@ -186,6 +195,7 @@ class _Driver:
         self.totals: dict[str, Any] = defaultdict(int)
         self.totals["cost_usd"] = 0.0
         self.stopped: str | None = None
+        self.first_error: str | None = None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -211,6 +221,13 @@ class _Driver:
                 batch = []
         if batch:
             yield batch
+
+    def count_selected(self, store: TraceStore) -> int:
+        total = store.count_sessions(self.options.selection)
+        for cap in (self.options.sample, self.options.limit):
+            if cap is not None:
+                total = min(total, cap)
+        return total
 
     def existing(self, store: TraceStore, session_ids: list[str]) -> dict[tuple, dict[str, Any]]:
         if not store.table_exists("judge_scores") or self.options.refresh:
@@ -414,11 +431,40 @@ class _Driver:
                     f"(spent ${self.totals['cost_usd']:.4f})")
         return None
 
+    def dry_run(self) -> RunSummary:
+        """Plan every batch and price its calls; call nothing, write nothing."""
+        self.run_id = None
+        litellm = load_litellm() if self.settings is not None else None
+        with TraceStore.open(self.db_path) as store:
+            for batch in self.session_batches(store):
+                task, plan = self.plan(store, batch)
+                self.totals["sessions"] += len(batch)
+                self.totals["cache_hits"] += len(plan["cache_answers"])
+                self.totals["criteria"] += len(plan["skipped"]) + sum(len(names) for _, _, names in task.code) \
+                    + sum(len(r.criteria) for r in plan["requests"].values())
+                for request in task.requests:
+                    tokens = litellm.token_counter(model=self.settings.model, messages=list(request.messages))
+                    self.totals["calls"] += 1
+                    self.totals["tokens_in"] += tokens
+                    self.totals["tokens_out"] += self.settings.max_tokens
+                    try:
+                        cost_in, cost_out = litellm.cost_per_token(
+                            model=self.settings.model, prompt_tokens=tokens,
+                            completion_tokens=self.settings.max_tokens)
+                        self.totals["cost_usd"] += cost_in + cost_out
+                    except Exception:  # no price in litellm's bundled map
+                        self.totals["unpriced"] = True
+        return attrs.evolve(self.summary(0.0), estimated=True)
+
     def run(self) -> RunSummary:
+        if self.options.dry_run:
+            return self.dry_run()
         started = time.perf_counter()
         self.run_id = uuid.uuid4().hex
         options = self.options
+        self.started = time.perf_counter()
         with TraceStore.open(self.db_path) as store, TraceWriter.open(self.db_path) as writer:
+            self.total_sessions = self.count_selected(store)
             writer.db["judge_runs"].insert({
                 "run_id": self.run_id, "started_at": _now(), "status": "running",
                 "config": json.dumps(options.config, default=str), "judge_model": options.model,
@@ -452,10 +498,15 @@ class _Driver:
         for number, result in self._parallel(tasks()):
             plan = plans.pop(number)
             self.write(writer, plan, result)
-            not_sent = [a for a in result.answers if not a.sent]
-            if not_sent and not self.stopped:
-                first = next(a.error for a in result.answers if a.sent and a.error)
-                self.stopped = f"the first judge calls all failed ({first})"
+            sent = [a for a in result.answers if a.sent]
+            self.totals["answered"] += sum(a.scores is not None for a in sent)
+            failed = [a for a in sent if a.scores is None]
+            self.totals["failed_calls"] += len(failed)
+            self.first_error = self.first_error or next((a.error for a in failed), None)
+            gave_up = len(sent) < len(result.answers)
+            if self.settings is not None and not self.stopped and not self.totals["answered"] and (
+                    gave_up or self.totals["failed_calls"] >= self.settings.abort_after):
+                self.stopped = f"the first judge calls all failed ({self.first_error})"
             self.progress(self.status_line())
 
     def _parallel(self, tasks: Iterator[tuple[int, _Task]]) -> Iterator[tuple[int, _TaskResult]]:
@@ -465,6 +516,8 @@ class _Driver:
             return item[0], _work(item[1])
 
         backend = self.options.backend
+        if backend in ("loky", "dask"):
+            _pickle_rubrics_by_value(self.rubrics)
         if backend == "dask":
             from synthkit.judging.dask_backend import dask_client
 
@@ -472,16 +525,19 @@ class _Driver:
                 yield from joblib.Parallel(return_as="generator_unordered")(
                     joblib.delayed(numbered)(item) for item in tasks)
             return
-        if backend == "loky":
-            _pickle_rubrics_by_value(self.rubrics)
         yield from joblib.Parallel(n_jobs=self.options.workers, backend=backend,
                                    return_as="generator_unordered", pre_dispatch="n_jobs")(
             joblib.delayed(numbered)(item) for item in tasks)
 
     def status_line(self) -> str:
         t = self.totals
-        return (f"{t['sessions']} sessions, {t['criteria']} results, {t['calls']} calls "
-                f"({t['cache_hits']} cached), {t['errors']} errors, ${t['cost_usd']:.4f}")
+        elapsed = max(time.perf_counter() - self.started, 1e-6)
+        rate = t["calls"] / elapsed
+        left = self.total_sessions - t["sessions"]
+        eta = f", ETA {left * elapsed / t['sessions']:.0f} s" if t["sessions"] and left > 0 else ""
+        return (f"{t['sessions']}/{self.total_sessions} sessions, {t['criteria']} results, "
+                f"{t['calls']} calls ({t['cache_hits']} cached, {rate:.1f}/s), {t['errors']} errors, "
+                f"${t['cost_usd']:.4f}{eta}")
 
     def summary(self, seconds: float) -> RunSummary:
         t = self.totals
@@ -494,7 +550,8 @@ class _Driver:
 
 
 def _pickle_rubrics_by_value(rubrics: Sequence[Rubric]) -> None:
-    """Rubric modules are imported from files, not installed: ship them to worker processes."""
+    """Rubric modules are imported from files, not installed: ship them to worker processes
+    (loky's and Dask's, both pickling with cloudpickle) by value."""
     import cloudpickle
 
     for module_name in {type(r).__module__ for r in rubrics}:

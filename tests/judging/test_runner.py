@@ -229,3 +229,33 @@ def test_the_max_cost_stops_cleanly(grade, server, db, monkeypatch):
     summary = grade(batch_size=5, workers=1, max_cost_usd=0.25)
     assert summary.stopped.startswith("the spend would pass judge.max_cost_usd=$0.25")
     assert summary.cost_usd <= 0.25 and summary.calls == 20 and summary.sessions == 10
+
+
+def test_a_dry_run_prices_every_call_and_touches_nothing(db, rubric_dir, server, monkeypatch):
+    from synthkit.judging.llm import JudgeSettings, load_litellm
+    from tests.conftest import tree
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    rubrics = collect([str(rubric_dir)]).rubrics
+    settings = JudgeSettings(model="gpt-4o-mini", api_base=server.api_base, json_schema=True, max_tokens=200)
+    before = tree(db.parent)
+    estimate = judge_traces(db, rubrics, settings, dry_run=True)
+    assert server.requests == [] and tree(db.parent) == before
+    assert (estimate.estimated, estimate.calls, estimate.sessions) == (True, CALLS, SESSIONS)
+    real = judge_traces(db, rubrics, settings)
+    litellm = load_litellm()
+    tokens = sum(litellm.token_counter(model="gpt-4o-mini", messages=r["messages"]) for r in server.requests)
+    assert estimate.tokens_in == tokens and estimate.tokens_out == CALLS * 200
+    assert estimate.cost_usd == pytest.approx(tokens * 0.15e-6 + CALLS * 200 * 0.6e-6)
+    assert real.cost_usd == pytest.approx(CALLS * (100 * 0.15e-6 + 20 * 0.6e-6))   # the server's usage
+    assert judge_traces(db, rubrics, settings, dry_run=True).calls == 0            # all graded now
+    assert "dry run: 60 sessions" in estimate.lines()[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["loky", "dask"])
+def test_process_and_dask_backends_grade_the_same(grade, server, db, backend):
+    summary = grade(backend=backend, batch_size=16)
+    assert (summary.sessions, summary.calls, summary.errors) == (SESSIONS, CALLS, 0)
+    assert len(rows(db)) == SESSIONS * 4
+    assert judge_scores(db, "session_b1612dd272d1")["RubricSafety"] == 0.8

@@ -1,0 +1,71 @@
+"""Killing `synthkit judge` (SIGKILL) and running it again: no judgment lost or made twice."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.judge_server import Reply, answer, requested_criteria
+
+pytestmark = pytest.mark.slow
+SESSIONS, BATCH = 60, 10
+
+
+def command(db, rubric_dir, server):
+    return [sys.executable, "-c", "from synthkit.cli import main; main()", "judge", f"db.path={db}",
+            "judge=local", f"judge.api_base={server.api_base}", "judge.model=openai/test-judge",
+            f"rubrics.paths=[{rubric_dir}]", "rubrics.include_defaults=false", "judge.workers=1",
+            f"judge.batch_size={BATCH}", "judge.concurrency=4"]
+
+
+def query(db, sql: str) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def judged(db) -> int:
+    if not query(db, "SELECT 1 FROM sqlite_master WHERE name = 'judge_scores'"):
+        return 0
+    return query(db, "SELECT count(*) FROM judge_scores WHERE kind = 'judge'")[0][0]
+
+
+def test_a_killed_run_resumes_and_each_criterion_is_judged_once(db, rubric_dir, server, tmp_path):
+    first_batch = BATCH * 2  # calls: one per session and rubric
+
+    def reply(request):
+        if server.answered >= first_batch:
+            return Reply(hang=True)   # the second batch never gets its answers
+        return Reply(answer(dict.fromkeys(requested_criteria(request), 0.7)))
+
+    server.reply = reply
+    process = subprocess.Popen(command(db, rubric_dir, server), cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if judged(db) == BATCH * 3 and len(server.requests) > first_batch:
+            break
+        time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail(f"the first batch was not committed: {process.communicate()}")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert server.answered == first_batch and judged(db) == BATCH * 3
+
+    server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.7)))
+    done = subprocess.run(command(db, rubric_dir, server), cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert server.answered == SESSIONS * 2, done.stdout      # each (session, rubric) answered once
+    duplicates = query(db, "SELECT count(*) FROM (SELECT 1 FROM judge_scores GROUP BY session_id, "
+                           "rubric_id, rubric_version, criterion, judge_model HAVING count(*) > 1)")
+    assert duplicates == [(0,)]
+    assert query(db, "SELECT count(*) FROM judge_scores") == [(SESSIONS * 4,)], done.stdout
+    statuses = [r[0] for r in query(db, "SELECT status FROM judge_runs ORDER BY started_at")]
+    assert statuses == ["running", "completed"]              # the killed run never finished
