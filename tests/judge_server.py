@@ -114,3 +114,24 @@ class JudgeServer:
         self._stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def main() -> None:
+    """Serve with a fixed latency per answer until killed (for benchmarks): prints the API base."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.1)
+    args = parser.parse_args()
+    server = JudgeServer()
+    server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.8)),
+                                         delay_s=args.latency)
+    server.httpd.request_queue_size = 1024
+    with server:
+        print(server.api_base, flush=True)
+        sys.stdin.read()  # until the parent closes our stdin
+
+
+if __name__ == "__main__":
+    main()

@@ -260,8 +260,19 @@ async def _judge(request: JudgeRequest, settings: JudgeSettings, use_schema: boo
                        latency_ms=int((time.perf_counter() - call.started) * 1000))
 
 
+_semaphores: dict[int, asyncio.Semaphore] = {}
+
+
+def _slots(concurrency: int) -> asyncio.Semaphore:
+    """The process's call slots: batches in flight together share `concurrency`, so the next
+    batch's calls fill the slots the last one's stragglers leave free."""
+    if concurrency not in _semaphores:
+        _semaphores[concurrency] = asyncio.Semaphore(max(1, concurrency))
+    return _semaphores[concurrency]
+
+
 async def _judge_all(requests: Sequence[JudgeRequest], settings: JudgeSettings) -> list[JudgeAnswer]:
-    semaphore = asyncio.Semaphore(max(1, settings.concurrency))
+    semaphore = _slots(settings.concurrency)
     use_schema = _wants_schema(settings)
     failures = {"done": 0, "failed": 0, "aborted": False}
 
@@ -291,6 +302,7 @@ def _shared_loop() -> asyncio.AbstractEventLoop:
     with _loop_lock:
         if _loop is None or _loop.is_closed():
             _loop = asyncio.new_event_loop()
+            _semaphores.clear()  # they belong to the loop they were made on
             threading.Thread(target=_loop.run_forever, name="synthkit-judge-loop", daemon=True).start()
         return _loop
 

@@ -1,0 +1,113 @@
+"""Judge throughput against a local OpenAI-compatible server with a fixed latency per call.
+
+Prints, per setting: calls/s achieved next to the ideal (concurrency / latency), the CPU
+milliseconds the judging process spends per judge call next to bare `litellm.completion`'s on
+the same server, and the wall time of a fully cached re-run. The server runs in a process of
+its own so its CPU is not counted. Run: python bench/judge_throughput.py [sessions]
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from synthkit import JudgeSettings, Message, Session, Timestep, judge_traces  # noqa: E402
+from synthkit.rubrics.discovery import collect  # noqa: E402
+from synthkit.traces.store import TraceWriter  # noqa: E402
+
+RUBRIC = '''
+from synthkit import Rubric, judge
+
+class RubricHelpful(Rubric):
+    """The assistant helps."""
+
+    @judge
+    def helpful(self):
+        """The answer helps the user."""
+'''
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
+def make_db(folder: Path, sessions: int) -> Path:
+    path = folder / "bench.db"
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    with TraceWriter.open(path, create=True) as writer, writer.transaction():
+        for i in range(sessions):
+            writer.write_session(Session(
+                session_id=f"s{i:06d}", created_at=t0, timesteps=(Timestep("t0", 0),),
+                messages=(Message("user", f"Question {i}: what is {i} + {i}?", step_id="t0"),
+                          Message("assistant", f"It is {2 * i}.", step_id="t0"))))
+    return path
+
+
+def start_server(latency: float) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([sys.executable, "-m", "tests.judge_server", "--latency", str(latency)],
+                               cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return process, process.stdout.readline().strip()
+
+
+def bare_litellm_cpu_ms(api_base: str, calls: int = 100) -> float:
+    import litellm
+
+    messages = [{"role": "user", "content": "Grade this."}]
+    start = time.process_time()
+    for _ in range(calls):
+        litellm.completion(model="openai/bench", api_base=api_base, api_key="x", messages=messages,
+                           timeout=30, num_retries=0)
+    return (time.process_time() - start) / calls * 1000
+
+
+def run(sessions: int, latency: float, concurrency: int, backend: str, workers: int) -> None:
+    folder = Path(tempfile.mkdtemp())
+    (folder / "rubrics").mkdir()
+    (folder / "rubrics" / "rubric_bench.py").write_text(textwrap.dedent(RUBRIC))
+    db = make_db(folder, sessions)
+    rubrics = collect([str(folder / "rubrics")]).rubrics
+    server, api_base = start_server(latency)
+    try:
+        settings = JudgeSettings(model="openai/bench", api_base=api_base, placeholder_key=True,
+                                 json_schema=True, concurrency=concurrency, timeout_s=60)
+        batch = max(concurrency * 2, 32)
+        cpu, wall = cpu_seconds(), time.perf_counter()
+        summary = judge_traces(db, rubrics, settings, backend=backend, workers=workers, batch_size=batch)
+        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+        cached = time.perf_counter()
+        again = judge_traces(db, rubrics, settings, backend=backend, workers=workers, batch_size=batch)
+        cached = time.perf_counter() - cached
+        bare = bare_litellm_cpu_ms(api_base)
+    finally:
+        server.stdin.close()
+        server.wait()
+    ideal = concurrency / latency if backend == "threading" else concurrency * workers / latency
+    rate = summary.calls / wall
+    print(f"latency {latency:.2f} s, concurrency {concurrency} x {workers} {backend}: "
+          f"{summary.calls} calls in {wall:.1f} s = {rate:.0f} calls/s, ideal {ideal:.0f} "
+          f"(ratio {rate / ideal:.2f}); CPU {cpu / summary.calls * 1000:.1f} ms per call "
+          f"(bare litellm.completion {bare:.1f} ms); cached re-run {cached:.2f} s, {again.calls} calls; "
+          f"errors {summary.errors}")
+
+
+if __name__ == "__main__":
+    sessions = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+    started = time.perf_counter()
+    import litellm  # noqa: F401  (seconds of import, paid once per process: not a throughput figure)
+
+    print(f"litellm import: {time.perf_counter() - started:.1f} s (not counted below)")
+    run(sessions, 0.5, 32, "threading", 2)
+    run(sessions, 0.1, 64, "threading", 2)
+    run(sessions, 0.1, 32, "loky", 2)
