@@ -289,11 +289,18 @@ class _Driver:
                     continue
                 live = []
                 for spec in todo_judge:
-                    if spec.applies is not None and not spec.applies(trace):
+                    try:
+                        relevant = spec.applies is None or spec.applies(trace)
+                    except Exception as exc:
+                        skipped.append((session.session_id, spec.result(rubric, Outcome.ERROR, reason=(
+                            f"{rubric.id}.{spec.name} applies= raised {type(exc).__name__}: {exc}")),
+                            self.options.model))
+                        continue
+                    if relevant:
+                        live.append(spec)
+                    else:
                         skipped.append((session.session_id, spec.result(
                             rubric, Outcome.SKIPPED, reason="does not apply to this trace"), self.options.model))
-                    else:
-                        live.append(spec)
                 if live:
                     rendered = render_trace(trace, self.options.max_trace_tokens)
                     messages = judge_messages(rubric, live, rendered,
@@ -463,7 +470,8 @@ class _Driver:
         self.run_id = uuid.uuid4().hex
         options = self.options
         self.started = time.perf_counter()
-        with TraceStore.open(self.db_path) as store, TraceWriter.open(self.db_path) as writer:
+        # The writer first: it puts the DB in WAL mode, so the reader sees its commits safely.
+        with TraceWriter.open(self.db_path) as writer, TraceStore.open(self.db_path) as store:
             self.total_sessions = self.count_selected(store)
             writer.db["judge_runs"].insert({
                 "run_id": self.run_id, "started_at": _now(), "status": "running",

@@ -259,3 +259,18 @@ def test_process_and_dask_backends_grade_the_same(grade, server, db, backend):
     assert (summary.sessions, summary.calls, summary.errors) == (SESSIONS, CALLS, 0)
     assert len(rows(db)) == SESSIONS * 4
     assert judge_scores(db, "session_b1612dd272d1")["RubricSafety"] == 0.8
+
+
+def test_a_failing_applies_predicate_is_an_error_not_a_crash(grade, server, db, write, tmp_path):
+    write("other/rubric_broken.py", '''
+        from synthkit import Rubric, judge
+
+        class RubricBroken(Rubric):
+            @judge(applies=lambda trace: trace.metadata["no_such_key"])
+            def c(self):
+                """Anything."""
+    ''')
+    summary = grade(rubrics=collect([str(tmp_path / "other")]).rubrics, limit=3)
+    assert summary.errors == 3 and server.requests == []
+    (reason,) = {r["error"] for r in rows(db)}
+    assert reason == "RubricBroken.c applies= raised KeyError: 'no_such_key'"
