@@ -163,6 +163,31 @@ def cache_key(rubric: Rubric, messages: Sequence[dict[str, str]], settings: Judg
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def judge_request(rubric: Rubric, specs: Sequence[CriterionSpec], trace: Trace, settings: JudgeSettings,
+                  *, max_trace_tokens: int, use_schema: bool) -> JudgeRequest:
+    """The one call that grades `specs` (judge criteria of `rubric`) on `trace`."""
+    rendered = render_trace(trace, max_trace_tokens)
+    messages = judge_messages(rubric, specs, rendered, system_prompt=settings.system_prompt)
+    return JudgeRequest(key=(trace.session_id, rubric.id), criteria=tuple(s.name for s in specs),
+                        messages=tuple(messages), schema=response_schema(specs),
+                        cache_key=cache_key(rubric, messages, settings, use_schema))
+
+
+def answer_results(rubric: Rubric, request: JudgeRequest, answer: JudgeAnswer) -> list[CriterionResult]:
+    """A judge's answer as criterion results: scores where it gave them, errors where not."""
+    specs = {s.name: s for s in rubric.criteria()}
+    results = []
+    for name in request.criteria:
+        spec = specs[name]
+        if answer.scores is None:
+            results.append(spec.result(rubric, Outcome.ERROR, reason=answer.error))
+        else:
+            score, reasoning = answer.scores[name]
+            results.append(spec.result(rubric, score_outcome(score, rubric.threshold_for(spec)),
+                                       score=score, reason=reasoning))
+    return results
+
+
 def _final(row: dict[str, Any]) -> bool:
     return row["outcome"] in ("passed", "failed") or (row["outcome"] == "skipped" and row["error"] is None)
 
@@ -302,13 +327,9 @@ class _Driver:
                         skipped.append((session.session_id, spec.result(
                             rubric, Outcome.SKIPPED, reason="does not apply to this trace"), self.options.model))
                 if live:
-                    rendered = render_trace(trace, self.options.max_trace_tokens)
-                    messages = judge_messages(rubric, live, rendered,
-                                              system_prompt=self.settings.system_prompt)
-                    requests.append(JudgeRequest(
-                        key=(session.session_id, rubric.id), criteria=tuple(s.name for s in live),
-                        messages=tuple(messages), schema=response_schema(live),
-                        cache_key=cache_key(rubric, messages, self.settings, self.use_schema)))
+                    requests.append(judge_request(rubric, live, trace, self.settings,
+                                                  max_trace_tokens=self.options.max_trace_tokens,
+                                                  use_schema=self.use_schema))
         hits = self.cached(store, [r.cache_key for r in requests])
         answers = []
         for request in requests:
@@ -354,7 +375,6 @@ class _Driver:
             session_id, rubric_id = answer.key
             rubric = by_id[rubric_id]
             request = plan["requests"][answer.key]
-            specs = {s.name: s for s in rubric.criteria()}
             share = len(request.criteria)
             self.totals["calls"] += answer.calls
             self.totals["cache_hits"] += from_cache
@@ -366,14 +386,8 @@ class _Driver:
                 cache_rows.append({"cache_key": answer.cache_key, "raw_answer": answer.raw or "",
                                    "parsed": json.dumps({k: list(v) for k, v in answer.scores.items()}),
                                    "model": self.options.model, "created_at": _now()})
-            for index, name in enumerate(request.criteria):
-                spec = specs[name]
-                if answer.scores is None:
-                    criterion_result = spec.result(rubric, Outcome.ERROR, reason=answer.error)
-                else:
-                    score, reasoning = answer.scores[name]
-                    criterion_result = spec.result(rubric, score_outcome(score, rubric.threshold_for(spec)),
-                                                   score=score, reason=reasoning)
+            for index, criterion_result in enumerate(answer_results(rubric, request, answer)):
+                name = criterion_result.criterion
                 extra = {"tokens_in": answer.tokens_in // share + (answer.tokens_in % share if index == 0 else 0),
                          "tokens_out": answer.tokens_out // share + (answer.tokens_out % share if index == 0 else 0),
                          "cost_usd": answer.cost_usd / share, "latency_ms": answer.latency_ms,

@@ -19,6 +19,25 @@ DEFAULT_PATTERNS = ["rubric_*.py", "*_rubric.py"]
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("rubric_files", type="args", default=DEFAULT_PATTERNS,
                   help="glob patterns of synthkit rubric files whose golden examples are tests")
+    group = parser.getgroup("synthkit", "synthkit rubric examples")
+    group.addoption("--rubric-judge", default=None,
+                    help="litellm model grading the judge criteria of golden examples "
+                         "(default: ini rubric_judge; none: those expectations are skipped)")
+    group.addoption("--rubric-judge-api-base", default=None,
+                    help="OpenAI-compatible server for --rubric-judge (a local judge)")
+    parser.addini("rubric_judge", default="", help="litellm model for judge criteria of examples")
+    parser.addini("rubric_judge_api_base", default="", help="server of rubric_judge")
+
+
+def _judge_settings(config: pytest.Config) -> Any:
+    model = config.getoption("rubric_judge") or config.getini("rubric_judge")
+    if not model:
+        return None
+    from synthkit.judging.llm import JudgeSettings
+
+    api_base = config.getoption("rubric_judge_api_base") or config.getini("rubric_judge_api_base") or None
+    return JudgeSettings(model=model, api_base=api_base, placeholder_key=api_base is not None,
+                         api_key_env="SYNTHKIT_JUDGE_API_KEY" if api_base else None, max_retries=2)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -59,13 +78,32 @@ class RubricExample(pytest.Item):
     def runtest(self) -> None:
         from synthkit.rubrics.grading import grade
 
+        settings = _judge_settings(self.config)
         result = grade(self.example.trace, [self.rubric])[self.rubric.id]
-        judged = False  # judge criteria need a judge; until one is configured they are skipped
+        judged = settings is not None
+        if judged and any(c.kind == "judge" for c in result.criteria):
+            result = self._with_judge(result, settings)
         if not self.example.checkable(result, judged=judged):
-            pytest.skip("every expectation of this example is on judge criteria: needs a judge")
+            pytest.skip("every expectation of this example is on judge criteria: needs a judge "
+                        "(--rubric-judge or the ini option rubric_judge)")
         problems = self.example.check(result, judged=judged)
         if problems:
             raise ExampleMissed(problems)
+
+    def _with_judge(self, result: Any, settings: Any) -> Any:
+        """Grade the example's judge criteria with the configured judge, like `synthkit judge`."""
+        from synthkit.judging.llm import call_judges
+        from synthkit.judging.runner import answer_results, judge_request
+        from synthkit.rubrics.grading import rubric_result
+        from synthkit.rubrics.trace import Trace
+
+        specs = [s for s in self.rubric.criteria() if s.kind == "judge"
+                 and result[s.name].reason == "no judge configured"]
+        request = judge_request(self.rubric, specs, Trace(self.example.trace), settings,
+                                max_trace_tokens=6000, use_schema=bool(settings.api_base))
+        (answer,) = call_judges([request], settings)
+        judged = {r.criterion: r for r in answer_results(self.rubric, request, answer)}
+        return rubric_result(self.rubric, [judged.get(c.criterion, c) for c in result.criteria])
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ExampleMissed):

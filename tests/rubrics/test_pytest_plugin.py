@@ -60,6 +60,23 @@ def test_test_modules_that_match_the_rubric_pattern_stay_pytests(tmp_path):
     assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout
 
 
+def test_a_configured_judge_grades_the_judge_expectations(tmp_path):
+    from tests.judge_server import JudgeServer, Reply, answer, requested_criteria
+
+    (tmp_path / "rubrics").mkdir()
+    (tmp_path / "rubrics" / "rubric_answer.py").write_text(RUBRIC)
+    with JudgeServer() as server:
+        server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.9)))
+        done = pytest_in(tmp_path, "rubrics", "--rubric-judge=openai/test-judge",
+                         f"--rubric-judge-api-base={server.api_base}")
+        assert "1 failed, 2 passed" in done.stdout, done.stdout      # "judge only" now runs and passes
+        assert len(server.requests) == 3
+        server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.1)))
+        low = pytest_in(tmp_path, "rubrics", "-k", "judge", "--rubric-judge=openai/test-judge",
+                        f"--rubric-judge-api-base={server.api_base}")
+        assert "criterion tone: expected [0.5, 1], got 0.1 (failed)" in low.stdout
+
+
 def test_a_broken_rubric_file_is_a_collection_error(tmp_path):
     (tmp_path / "rubric_broken.py").write_text("from synthkit import Rubric\nimport nothing_here\n")
     done = pytest_in(tmp_path, ".")
