@@ -161,12 +161,9 @@ def _describe(exc: Exception) -> str:
 
 
 def _cost(response: Any) -> tuple[float, bool]:
-    litellm = load_litellm()
-
-    try:
-        return float(litellm.completion_cost(completion_response=response)), True
-    except Exception:  # litellm raises for models its bundled price map does not know
-        return 0.0, False
+    """The USD cost litellm priced the response at (from its bundled map), and whether it could."""
+    cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+    return (float(cost), True) if cost is not None else (0.0, False)
 
 
 class _Call:
