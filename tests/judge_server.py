@@ -64,6 +64,7 @@ class JudgeServer:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                body["headers_key"] = self.headers.get("Authorization")
                 with server.lock:
                     server.requests.append(body)
                 reply = server.reply(body)

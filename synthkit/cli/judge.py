@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from synthkit.cli import checks, rubric_options
-from synthkit.errors import RunFinishedWithErrors
+from synthkit.errors import RunFinishedWithErrors, SynthkitError
 from synthkit.judging.llm import JudgeSettings
 from synthkit.judging.runner import JudgeOptions, run_judging
 from synthkit.traces.store import Selection, TraceStore
@@ -19,10 +19,27 @@ log = logging.getLogger("synthkit.judge")
 BACKENDS = ("threading", "loky", "dask")
 
 
+KEYS = {"model", "api_base", "api_key_env", "placeholder_key", "json_schema", "system_prompt",
+        "temperature", "max_tokens", "timeout_s", "max_retries", "concurrency", "batch_size", "workers",
+        "backend", "dask", "splits", "task_ids", "policy_models", "sample", "seed", "limit",
+        "max_trace_tokens", "refresh", "dry_run", "strict", "max_cost_usd"}
+
+
 def options_from(cfg: DictConfig) -> JudgeOptions:
     j = cfg.judge
+    unknown = sorted(set(j) - KEYS)
+    if unknown:
+        raise SynthkitError(f"judge.{unknown[0]} is not a judge key; provider keys come only from "
+                            "environment variables (OPENAI_API_KEY, GROQ_API_KEY, ANTHROPIC_API_KEY, "
+                            "or the one judge.api_key_env names)")
     number, flag, strings = checks.number, checks.flag, checks.strings
     model = j.model if j.model is None else checks.text(j, "model")
+    if model is not None and not model.strip():
+        raise SynthkitError("judge.model is empty (judge=none grades code criteria only)")
+    for key in ("api_base", "api_key_env"):
+        if j[key] is not None:
+            checks.text(j, key)
+    dask = checks.mapping(j, "dask")
     settings = None if model is None else JudgeSettings(
         model=model, api_base=j.api_base, temperature=number(j, "temperature", positive=False, optional=True),
         max_tokens=number(j, "max_tokens", integer=True), timeout_s=float(number(j, "timeout_s")),
@@ -33,7 +50,7 @@ def options_from(cfg: DictConfig) -> JudgeOptions:
     return JudgeOptions(
         settings=settings, batch_size=number(j, "batch_size", integer=True),
         workers=number(j, "workers", integer=True), backend=checks.choice(j, "backend", BACKENDS),
-        dask_address=j.dask.address, refresh=flag(j, "refresh"), dry_run=flag(j, "dry_run"),
+        dask_address=dask.get("address"), refresh=flag(j, "refresh"), dry_run=flag(j, "dry_run"),
         strict=flag(j, "strict"), max_cost_usd=number(j, "max_cost_usd", optional=True),
         max_trace_tokens=number(j, "max_trace_tokens", integer=True),
         selection=Selection(splits=strings(j, "splits"), task_ids=strings(j, "task_ids"),
@@ -41,7 +58,8 @@ def options_from(cfg: DictConfig) -> JudgeOptions:
         sample=number(j, "sample", integer=True, optional=True),
         seed=number(j, "seed", integer=True, positive=False),
         limit=number(j, "limit", integer=True, optional=True),
-        config=OmegaConf.to_container(cfg, resolve=True))
+        # unresolved: an ${oc.env:...} stays a reference, so no secret is stored with the run
+        config=OmegaConf.to_container(cfg, resolve=False))
 
 
 def _progress(line: str) -> None:
@@ -57,7 +75,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     with TraceStore.open(db_path):
         pass  # the DB must exist and be a trace DB before anything else
     rubrics = rubric_options.selected(cfg.rubrics)
-    log.info("judging with %s: %s", options.model or "no judge (code criteria only)",
+    log.info("judging with %s: %s", "no judge (code criteria only)" if options.settings is None else options.model,
              ", ".join(rubric.id for rubric in rubrics))
     summary = run_judging(db_path, rubrics, options, progress=_progress)
     if sys.stderr.isatty():

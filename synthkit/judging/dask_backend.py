@@ -20,7 +20,7 @@ def dask_client(address: str | None) -> Iterator[Any]:
     if address:
         try:
             client = Client(address, timeout="10s")
-        except OSError as exc:
+        except Exception as exc:  # unreachable, malformed address, wrong protocol, ...
             raise SynthkitError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         with client:
             yield client

@@ -11,6 +11,7 @@ at most the batches in flight; running it again picks up where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -41,6 +42,9 @@ __all__ = ["JudgeOptions", "RunSummary", "judge_traces", "run_judging"]
 
 log = logging.getLogger("synthkit.judge")
 CODE = "code"
+NO_JUDGE = "none"  # the judge model recorded for judge criteria when there is no judge
+NO_JUDGE_RUN = "no judge configured (judge=none)"
+FAILING_SHARE = 0.8  # the first calls failing at least this often stop the run
 
 
 @attrs.frozen
@@ -64,8 +68,12 @@ class JudgeOptions:
     config: dict[str, Any] = attrs.field(factory=dict)  # recorded in judge_runs (no secrets)
 
     @property
-    def model(self) -> str | None:
-        return None if self.settings is None else self.settings.model
+    def model(self) -> str:
+        """The judge's identity in results: the model, and the server when one is named."""
+        if self.settings is None:
+            return NO_JUDGE
+        return f"{self.settings.model}@{self.settings.api_base}" if self.settings.api_base \
+            else self.settings.model
 
 
 @attrs.frozen
@@ -159,7 +167,8 @@ def _missing_key(settings: JudgeSettings) -> str | None:
 def cache_key(rubric: Rubric, messages: Sequence[dict[str, str]], settings: JudgeSettings,
               schema: bool) -> str:
     payload = {"rubric": rubric.id, "version": rubric.version, "messages": list(messages),
-               "model": settings.model, "decoding": settings.decoding(), "schema": schema}
+               "model": settings.model, "api_base": settings.api_base, "decoding": settings.decoding(),
+               "schema": schema}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -205,7 +214,8 @@ class _Driver:
         self.options = options
         self.progress = progress
         self.settings = options.settings
-        self.no_key = None if self.settings is None else _missing_key(self.settings)
+        # A dry run calls nothing, so it needs no key: it prices what a real run would send.
+        self.no_key = None if self.settings is None or options.dry_run else _missing_key(self.settings)
         if self.no_key and options.strict:
             raise SynthkitError(f"judge {self.settings.model} needs {self.no_key}, which is not set "
                                 "(judge.strict=true)")
@@ -221,6 +231,7 @@ class _Driver:
         self.totals["cost_usd"] = 0.0
         self.stopped: str | None = None
         self.first_error: str | None = None
+        self.in_flight_cost = 0.0
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -257,7 +268,7 @@ class _Driver:
     def existing(self, store: TraceStore, session_ids: list[str]) -> dict[tuple, dict[str, Any]]:
         if not store.table_exists("judge_scores") or self.options.refresh:
             return {}
-        models = [CODE] + ([self.settings.model] if self.settings else [])
+        models = [CODE, self.options.model]
         marks = ", ".join("?" * len(session_ids))
         rows = store.db.query(
             f"SELECT * FROM judge_scores WHERE session_id IN ({marks}) AND judge_model IN "
@@ -288,8 +299,6 @@ class _Driver:
                 todo_code, todo_judge = [], []
                 for spec in specs:
                     model = CODE if spec.kind == "code" else self.options.model
-                    if model is None:
-                        continue  # no judge: judge criteria are simply not graded
                     row = existing.get((session.session_id, rubric.id, rubric.version, spec.name, model))
                     if row is not None and _final(row):
                         self.totals["reused"] += 1
@@ -306,6 +315,11 @@ class _Driver:
                 if todo_code:
                     code.append((session, rubric, tuple(todo_code)))
                 if not todo_judge:
+                    continue
+                if self.settings is None:
+                    for spec in todo_judge:
+                        skipped.append((session.session_id, spec.result(
+                            rubric, Outcome.SKIPPED, reason=NO_JUDGE_RUN), NO_JUDGE))
                     continue
                 if self.no_key:
                     for spec in todo_judge:
@@ -414,21 +428,32 @@ class _Driver:
 
     def _mirror(self, writer: TraceWriter, session_id: str, existing: dict[tuple, dict[str, Any]],
                 new: dict[tuple[str, str, str], CriterionResult]) -> None:
-        results: list[RubricResult] = []
+        """Merge the rubric primaries into `metadata.judge_scores`: only for rubrics whose every
+        criterion has a result from this judge (a primary made without some of its criteria
+        would be a number standing in for a judgment never made), and the overall `primary`
+        only when every rubric of the run has one."""
+        scores: dict[str, float | None] = {}
+        complete: list[RubricResult] = []
         for rubric in self.rubrics:
             criteria = []
             for spec in rubric.criteria():
-                model = CODE if spec.kind == "code" else self.options.model
                 found = new.get((session_id, rubric.id, spec.name))
+                model = CODE if spec.kind == "code" else self.options.model
                 if found is None and model is not None:
                     row = existing.get((session_id, rubric.id, rubric.version, spec.name, model))
                     found = _row_result(row, rubric, spec) if row is not None else None
-                if found is None:
-                    found = spec.result(rubric, Outcome.SKIPPED, reason="no judge configured")
+                if found is None or (found.outcome is Outcome.SKIPPED and found.reason == NO_JUDGE_RUN) \
+                        or str(found.reason).startswith("no API key"):
+                    break  # not graded (no judge, no key, not sent): this rubric is not complete
                 criteria.append(found)
-            results.append(rubric_result(rubric, criteria))
-        scores = {r.rubric_id: r.primary for r in results}
-        scores["primary"] = overall_primary(results)
+            else:
+                result = rubric_result(rubric, criteria)
+                scores[rubric.id] = result.primary
+                complete.append(result)
+        if len(complete) == len(self.rubrics):
+            scores["primary"] = overall_primary(complete)
+        if not scores:
+            return
         row = writer.db.execute("SELECT metadata FROM session_traces WHERE session_id = ?",
                                 [session_id]).fetchone()
         metadata = codec.loads(row[0], {}) if row else {}
@@ -441,15 +466,31 @@ class _Driver:
 
     # -- the run ---------------------------------------------------------------------------
 
-    def should_stop(self, next_calls: int) -> str | None:
+    def estimate_cost(self, task: _Task) -> float:
+        """An upper bound of what a task's calls cost: counted input, max_tokens of output."""
+        if self.options.max_cost_usd is None or not task.requests:
+            return 0.0
+        litellm = load_litellm()
+        total = 0.0
+        for request in task.requests:
+            tokens = litellm.token_counter(model=self.settings.model, messages=list(request.messages))
+            try:
+                cost_in, cost_out = litellm.cost_per_token(model=self.settings.model, prompt_tokens=tokens,
+                                                           completion_tokens=self.settings.max_tokens)
+            except Exception:  # unpriced: nothing to hold against the limit
+                return 0.0
+            total += cost_in + cost_out
+        return total
+
+    def should_stop(self, estimate: float) -> str | None:
+        """Whether dispatching a task estimated at `estimate` could take the spend past the limit,
+        counting what batches in flight may still spend."""
         limit = self.options.max_cost_usd
-        if limit is None or next_calls == 0:
+        if limit is None or estimate == 0:
             return None
-        done_calls = max(self.totals["calls"], 1)
-        per_call = self.totals["cost_usd"] / done_calls if self.totals["calls"] else 0.0
-        if self.totals["cost_usd"] + per_call * next_calls > limit:
+        if self.totals["cost_usd"] + self.in_flight_cost + estimate > limit:
             return (f"the spend would pass judge.max_cost_usd=${limit:g} "
-                    f"(spent ${self.totals['cost_usd']:.4f})")
+                    f"(spent ${self.totals['cost_usd']:.4f}, next batch up to ${estimate:.4f})")
         return None
 
     def dry_run(self) -> RunSummary:
@@ -480,10 +521,21 @@ class _Driver:
     def run(self) -> RunSummary:
         if self.options.dry_run:
             return self.dry_run()
-        started = time.perf_counter()
         self.run_id = uuid.uuid4().hex
         options = self.options
         self.started = time.perf_counter()
+        with contextlib.ExitStack() as stack:
+            if options.backend == "dask":  # reach the cluster before touching the DB
+                import joblib
+
+                from synthkit.judging.dask_backend import dask_client
+
+                stack.enter_context(dask_client(options.dask_address))
+                stack.enter_context(joblib.parallel_config(backend="dask"))
+            return self._run()
+
+    def _run(self) -> RunSummary:
+        options = self.options
         # The writer first: it puts the DB in WAL mode, so the reader sees its commits safely.
         with TraceWriter.open(self.db_path) as writer, TraceStore.open(self.db_path) as store:
             self.total_sessions = self.count_selected(store)
@@ -500,7 +552,7 @@ class _Driver:
                 raise
             finally:
                 writer.db["judge_runs"].update(self.run_id, {"status": status, "finished_at": _now()})
-        return self.summary(time.perf_counter() - started)
+        return self.summary(time.perf_counter() - self.started)
 
     def _loop(self, store: TraceStore, writer: TraceWriter) -> None:
         plans: dict[int, dict[str, Any]] = {}
@@ -510,15 +562,18 @@ class _Driver:
                 if self.stopped:
                     return
                 task, plan = self.plan(store, batch)
-                reason = self.should_stop(len(task.requests))
+                plan["estimate"] = self.estimate_cost(task)
+                reason = self.should_stop(plan["estimate"])
                 if reason:
                     self.stopped = reason
                     return
+                self.in_flight_cost += plan["estimate"]
                 plans[number] = plan
                 yield number, task
 
         for number, result in self._parallel(tasks()):
             plan = plans.pop(number)
+            self.in_flight_cost -= plan["estimate"]
             self.write(writer, plan, result)
             sent = [a for a in result.answers if a.sent]
             self.totals["answered"] += sum(a.scores is not None for a in sent)
@@ -526,9 +581,12 @@ class _Driver:
             self.totals["failed_calls"] += len(failed)
             self.first_error = self.first_error or next((a.error for a in failed), None)
             gave_up = len(sent) < len(result.answers)
-            if self.settings is not None and not self.stopped and not self.totals["answered"] and (
-                    gave_up or self.totals["failed_calls"] >= self.settings.abort_after):
-                self.stopped = f"the first judge calls all failed ({self.first_error})"
+            done = self.totals["answered"] + self.totals["failed_calls"]
+            if self.settings is not None and not self.stopped and (gave_up or (
+                    self.settings.abort_after <= done <= 4 * self.settings.abort_after
+                    and self.totals["failed_calls"] >= FAILING_SHARE * done)):
+                self.stopped = (f"{self.totals['failed_calls']} of the first {done} judge calls failed "
+                                f"({self.first_error})")
             self.progress(self.status_line())
 
     def _parallel(self, tasks: Iterator[tuple[int, _Task]]) -> Iterator[tuple[int, _TaskResult]]:
@@ -540,12 +598,9 @@ class _Driver:
         backend = self.options.backend
         if backend in ("loky", "dask"):
             _pickle_rubrics_by_value(self.rubrics)
-        if backend == "dask":
-            from synthkit.judging.dask_backend import dask_client
-
-            with dask_client(self.options.dask_address), joblib.parallel_config(backend="dask"):
-                yield from joblib.Parallel(return_as="generator_unordered")(
-                    joblib.delayed(numbered)(item) for item in tasks)
+        if backend == "dask":  # run() has connected to the cluster and set joblib's backend
+            yield from joblib.Parallel(return_as="generator_unordered")(
+                joblib.delayed(numbered)(item) for item in tasks)
             return
         yield from joblib.Parallel(n_jobs=self.options.workers, backend=backend,
                                    return_as="generator_unordered", pre_dispatch="n_jobs")(

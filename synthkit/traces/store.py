@@ -34,7 +34,6 @@ from synthkit.traces.model import (
 
 __all__ = ["Selection", "TraceDBError", "TraceStore", "TraceWriter"]
 
-_SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -83,30 +82,27 @@ class Selection:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _wal_at_rest(path: Path) -> bool:
-    with path.open("rb") as handle:
-        header = handle.read(20)
-    in_wal_mode = len(header) == 20 and header[18] == 2
-    return in_wal_mode and not Path(f"{path}-wal").exists() and not Path(f"{path}-shm").exists()
-
-
 def _check_file(path: Path) -> None:
+    """What can be told without opening the file. Opening and closing it from Python would drop
+    the SQLite locks this process holds on it (POSIX locks are per process), so only SQLite opens
+    trace DBs; it tells a non-SQLite file apart when reading its schema."""
     if not path.exists():
         raise TraceDBError(f"trace DB not found: {path}")
     if path.is_dir():
         raise TraceDBError(f"trace DB path is a directory, not a file: {path}")
-    with path.open("rb") as handle:
-        header = handle.read(len(_SQLITE_HEADER))
-    if not header:
+    if path.stat().st_size == 0:
         raise TraceDBError(f"{path} is an empty file, not a trace DB")
-    if header != _SQLITE_HEADER:
-        raise TraceDBError(f"{path} is not a SQLite database")
 
 
 def _schema_version(conn: sqlite3.Connection, path: Path) -> int:
     """The DB's synthkit schema version (0: written by synth-ai), after checking it is a trace DB."""
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        if "file is not a database" in str(exc):
+            raise TraceDBError(f"{path} is not a SQLite database") from None
+        raise TraceDBError(f"{path} is corrupt or unreadable: {exc}") from None
+    try:
         missing = [t for t in schema.REQUIRED_COLUMNS if t not in tables]
         if "session_traces" not in tables:
             raise TraceDBError(f"{path} is a SQLite database but not a trace DB (no session_traces table)")
@@ -161,10 +157,6 @@ class TraceStore:
         path = Path(path)
         _check_file(path)
         uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
-        if _wal_at_rest(path):
-            # A read-only connection to a WAL-mode DB creates -wal and -shm files it cannot
-            # remove; with no WAL file there is nothing to read from one, and nobody writing.
-            uri += "&immutable=1"
         try:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:

@@ -36,7 +36,8 @@ def manifest(project):
     return json.loads((run_dir / "manifest.json").read_text())
 
 
-def test_a_clean_run_exits_zero_and_records_its_totals(run_cli, project, server):
+def test_a_clean_run_exits_zero_and_records_its_totals(run_cli, project, server, monkeypatch):
+    monkeypatch.setenv("SYNTHKIT_JUDGE_API_KEY", "sk-secret-test-key")
     result = run_cli(*local(server))
     assert result.exit_code == 0, result.err
     assert "graded 60 sessions: 240 criterion results written" in result.out
@@ -44,7 +45,10 @@ def test_a_clean_run_exits_zero_and_records_its_totals(run_cli, project, server)
     found = manifest(project)
     assert found["status"] == "completed"
     assert (found["result"]["calls"], found["result"]["tokens_in"], found["result"]["errors"]) == (120, 12000, 0)
-    assert "sk-" not in json.dumps(found)
+    assert {r["headers_key"] for r in server.requests} == {"Bearer sk-secret-test-key"}  # it was sent
+    for path in project.rglob("*"):
+        if path.is_file():
+            assert b"sk-secret-test-key" not in path.read_bytes(), path
 
 
 def test_errors_are_kept_with_the_run_directory_and_exit_one(run_cli, project, server):
@@ -61,7 +65,8 @@ def test_a_dead_judge_stops_early_with_exit_three(run_cli, project, server):
     server.reply = lambda request: Reply(status=404, body={"error": {"message": "no such model"}})
     result = run_cli(*local(server, "judge.batch_size=8", "judge.workers=1"))
     assert result.exit_code == 3
-    assert result.err.startswith("synthkit judge: error: stopped early: the first judge calls all failed")
+    assert result.err.startswith("synthkit judge: error: stopped early: 16 of the first 16 judge calls failed "
+                                 "(NotFoundError")
     assert len(server.requests) < 30
 
 
@@ -86,6 +91,10 @@ def test_a_dry_run_writes_only_its_run_directory(run_cli, project, server):
     (("judge.refresh=yes",), "judge.refresh must be true or false, not 'yes'"),
     (("judge.splits=train",), "judge.splits must be a list"),
     (("rubrics.select=nothing_matches",), "no rubric selected by 'nothing_matches'"),
+    (("+judge.api_key=sk-leak",), "judge.api_key is not a judge key; provider keys come only from environment"),
+    (("judge.model=",), "judge.model is empty"),
+    (("judge.backend=dask", "judge.dask.address=garbage"), "cannot reach the Dask scheduler at garbage"),
+    (("judge.dask=null",), "judge.dask must be a map of keys to values, not None"),
 ])
 def test_mistakes_are_one_line_and_leave_nothing(run_cli, project, server, args, fragment):
     before = tree(project)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 
@@ -45,7 +46,7 @@ def test_every_criterion_result_is_written_and_mirrored(grade, server, db):
     written = rows(db)
     planning = [r for r in written if r["criterion"] == "planning"]
     assert {(r["score"], r["outcome"], r["reasoning"], r["kind"], r["judge_model"]) for r in planning} == {
-        (0.8, "passed", "scripted", "judge", "openai/test-judge")}
+        (0.8, "passed", "scripted", "judge", f"openai/test-judge@{server.api_base}")}   # model@server
     tone = [r for r in written if r["criterion"] == "tone"]
     assert all(p["tokens_in"] + t["tokens_in"] == 100 for p, t in zip(planning, tone))  # the call's tokens, split
     code = [r for r in written if r["criterion"] == "has_outcome"]
@@ -165,7 +166,7 @@ def test_timeouts_end_as_errors_after_the_retries(grade, server, db):
 def test_a_dead_judge_stops_the_run_early(grade, server, db):
     server.reply = lambda request: Reply(status=401, body={"error": {"message": "bad key", "type": "auth"}})
     summary = grade(batch_size=10, workers=1, settings={"abort_after": 4, "concurrency": 2})
-    assert summary.stopped.startswith("the first judge calls all failed (AuthenticationError")
+    assert re.match(r"(\d) of the first \1 judge calls failed \(AuthenticationError", summary.stopped)
     assert len(server.requests) < 10 and summary.sessions == 10
     assert {r["outcome"] for r in rows(db, "kind = 'judge'")} == {"error"}
 
@@ -192,12 +193,27 @@ def test_a_sample_is_the_same_whatever_is_already_graded(grade, server, db):
     assert other.sessions == 10
 
 
-def test_no_judge_grades_code_criteria_only(db, rubric_dir, server):
+def test_no_judge_grades_code_criteria_only_and_touches_no_judged_primary(grade, db, rubric_dir, server):
+    grade(limit=1)
+    before = judge_scores(db, "session_b1612dd272d1")
     summary = judge_traces(db, collect([str(rubric_dir)]).rubrics, None)
-    assert summary.calls == 0 and server.requests == []
-    assert {r["criterion"] for r in rows(db)} == {"has_outcome"}
-    assert judge_scores(db, "session_b1612dd272d1")["RubricQuality"] == 1.0
-    assert judge_scores(db, "session_b1612dd272d1")["RubricSafety"] is None
+    assert summary.calls == 0 and len(server.requests) == 2
+    none_rows = rows(db, "judge_model = 'none'")
+    assert {(r["criterion"], r["outcome"], r["reasoning"]) for r in none_rows} == {
+        (name, "skipped", "no judge configured (judge=none)") for name in ("planning", "tone", "safe")}
+    assert judge_scores(db, "session_b1612dd272d1") == before       # judged primaries are kept
+    untouched = judge_scores(db, "session_881584d8c4fa")             # a session the judge never saw
+    assert "RubricQuality" not in untouched and "primary" not in untouched
+
+
+def test_a_rubric_primary_is_never_made_from_part_of_its_criteria(grade, server, db):
+    server.reply = lambda request: Reply(status=401, body={"error": {"message": "bad key"}})
+    grade(batch_size=10, workers=1, settings={"abort_after": 4, "concurrency": 2})
+    for session_id in ("session_b1612dd272d1", "session_881584d8c4fa"):
+        scores = judge_scores(db, session_id)
+        assert scores.get("RubricQuality") is None and scores.get("primary") is None
+        assert scores["quality"] is not None or scores["quality"] is None  # synth-ai's keys stay as they were
+    assert judge_scores(db, "session_b1612dd272d1")["quality"] == 0.61
 
 
 def test_a_missing_key_skips_judge_criteria_until_it_is_set(db, rubric_dir, server, monkeypatch, caplog):
@@ -222,13 +238,19 @@ def test_a_missing_key_skips_judge_criteria_until_it_is_set(db, rubric_dir, serv
     assert all("sk-test-not-real" not in json.dumps(r) for r in rows(db))
 
 
-def test_the_max_cost_stops_cleanly(grade, server, db, monkeypatch):
-    from synthkit.judging import llm
+def test_the_max_cost_stops_before_the_spend_would_pass_it(db, rubric_dir, server, monkeypatch):
+    from synthkit.judging.llm import JudgeSettings
 
-    monkeypatch.setattr(llm, "_cost", lambda response: (0.01, True))
-    summary = grade(batch_size=5, workers=1, max_cost_usd=0.25)
-    assert summary.stopped.startswith("the spend would pass judge.max_cost_usd=$0.25")
-    assert summary.cost_usd <= 0.25 and summary.calls == 20 and summary.sessions == 10
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    settings = JudgeSettings(model="gpt-4o-mini", api_base=server.api_base, json_schema=True, max_tokens=200)
+    rubrics = collect([str(rubric_dir)]).rubrics
+    estimate = judge_traces(db, rubrics, settings, dry_run=True, batch_size=10)
+    limit = estimate.cost_usd / 3                # about a third of the batches fit under the bound
+    summary = judge_traces(db, rubrics, settings, batch_size=10, max_cost_usd=limit)
+    assert summary.stopped.startswith(f"the spend would pass judge.max_cost_usd=${limit:g}")
+    assert 0 < summary.cost_usd <= limit and 0 < summary.sessions < SESSIONS
+    again = judge_traces(db, rubrics, settings, batch_size=10, max_cost_usd=limit)
+    assert again.calls > 0                       # the next run goes on from where it stopped
 
 
 def test_a_dry_run_prices_every_call_and_touches_nothing(db, rubric_dir, server, monkeypatch):

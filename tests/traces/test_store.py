@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -83,16 +86,33 @@ def test_readers_change_nothing(synth_ai_db):
     assert mode == "delete"
 
 
-def test_readers_leave_no_files_beside_a_db_left_in_wal_mode(tmp_path):
+def test_a_db_left_in_wal_mode_is_read_without_change(tmp_path):
     path = tmp_path / "t.db"
     write(path, make_session())
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode = WAL")  # as a crashed writer would leave it
-    conn.close()
-    before = tree(tmp_path)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")  # as a crashed writer would leave it
+    before = path.read_bytes()
     with TraceStore.open(path) as store:
         assert store.session("s-1") == make_session()
-    assert tree(tmp_path) == before
+    assert path.read_bytes() == before   # SQLite may add -wal/-shm beside it, as any reader does
+
+
+def test_opening_a_reader_beside_a_writer_keeps_every_commit(tmp_path):
+    """Opening and closing the DB file from Python would drop this process's SQLite locks:
+    another process could then reset the WAL under the writer and lose its commits."""
+    path = tmp_path / "t.db"
+    write(path)
+    with TraceWriter.open(path) as writer, TraceStore.open(path) as store:
+        writer.write_session(make_session("one"))
+        assert store.count_sessions() == 1
+        if True:
+            outside = subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                                      "print(c.execute('SELECT count(*) FROM session_traces').fetchone()[0]); c.close()",
+                                      str(path)], capture_output=True, text=True, check=True)
+            assert outside.stdout.strip() == "1"
+            writer.write_session(make_session("two"))
+    with TraceStore.open(path) as store:
+        assert [s.session_id for s in store.sessions()] == ["one", "two"]
 
 
 def test_times_are_stored_in_utc_and_keep_their_instant(tmp_path):
