@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,12 @@ def run(sessions: int, latency: float, concurrency: int, backend: str, workers: 
         cpu, wall = cpu_seconds(), time.perf_counter()
         summary = judge_traces(db, rubrics, settings, backend=backend, workers=workers, batch_size=batch)
         wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+        final = time.perf_counter()
+        judge_traces(db, rubrics, settings, backend=backend, workers=workers, batch_size=batch)
+        final = time.perf_counter() - final
+        with sqlite3.connect(db) as conn:  # results gone, cache kept: every answer from the cache
+            conn.execute("DELETE FROM judge_scores")
+        conn.close()
         cached = time.perf_counter()
         again = judge_traces(db, rubrics, settings, backend=backend, workers=workers, batch_size=batch)
         cached = time.perf_counter() - cached
@@ -98,7 +105,8 @@ def run(sessions: int, latency: float, concurrency: int, backend: str, workers: 
     print(f"latency {latency:.2f} s, concurrency {concurrency} x {workers} {backend}: "
           f"{summary.calls} calls in {wall:.1f} s = {rate:.0f} calls/s, ideal {ideal:.0f} "
           f"(ratio {rate / ideal:.2f}); CPU {cpu / summary.calls * 1000:.1f} ms per call "
-          f"(bare litellm.completion {bare:.1f} ms); cached re-run {cached:.2f} s, {again.calls} calls; "
+          f"(bare litellm.completion {bare:.1f} ms); re-run with every result final {final:.2f} s; "
+          f"re-run from the cache {cached:.2f} s, {again.calls} calls, {again.cache_hits} cache hits; "
           f"errors {summary.errors}")
 
 
