@@ -185,7 +185,7 @@ def collect_file(path: Path) -> tuple[list[Rubric], list[CollectionError]]:
             _check_class(cls)
             instances = cls.instances()
             for instance in instances:
-                instance.version  # reads the class source: fails here, not in a later command
+                _ = instance.version  # reads the class source: fails here, not in a later command
             rubrics.extend(instances)
         except Exception as exc:
             errors.append(CollectionError(shown, source_of(cls)[1], f"{type(exc).__name__}: {exc}"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from synthkit import LMCall, Message, OutcomeReward, SessionTracer, ToolCall
+from synthkit import LMCall, OutcomeReward, SessionTracer, ToolCall
 from synthkit.resources import sample
 from synthkit.traces.importers import import_chat_jsonl
 
