@@ -73,6 +73,29 @@ def bare_litellm_cpu_ms(api_base: str, calls: int = 100) -> float:
     return (time.process_time() - start) / calls * 1000
 
 
+def bare_loop_rate(api_base: str, concurrency: int, calls: int = 1000) -> float:
+    """Calls/s of a bare asyncio loop of `litellm.acompletion` at `concurrency`: what litellm and
+    the server reach with no runner around them."""
+    import asyncio
+
+    import litellm
+
+    async def go() -> None:
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with slots:
+                await litellm.acompletion(model="openai/bench", api_base=api_base, api_key="x",
+                                          messages=[{"role": "user", "content": "Grade this."}],
+                                          timeout=60, num_retries=0)
+
+        await asyncio.gather(*(one() for _ in range(calls)))
+
+    started = time.perf_counter()
+    asyncio.run(go())
+    return calls / (time.perf_counter() - started)
+
+
 def run(sessions: int, latency: float, concurrency: int, backend: str, workers: int) -> None:
     folder = Path(tempfile.mkdtemp())
     (folder / "rubrics").mkdir()
@@ -97,6 +120,7 @@ def run(sessions: int, latency: float, concurrency: int, backend: str, workers: 
         again = judge_traces(db, rubrics, settings, backend=backend, workers=workers, batch_size=batch)
         cached = time.perf_counter() - cached
         bare = bare_litellm_cpu_ms(api_base)
+        loop_rate = bare_loop_rate(api_base, concurrency) if backend == "threading" else None
     finally:
         server.stdin.close()
         server.wait()
@@ -104,7 +128,9 @@ def run(sessions: int, latency: float, concurrency: int, backend: str, workers: 
     rate = summary.calls / wall
     print(f"latency {latency:.2f} s, concurrency {concurrency} x {workers} {backend}: "
           f"{summary.calls} calls in {wall:.1f} s = {rate:.0f} calls/s, ideal {ideal:.0f} "
-          f"(ratio {rate / ideal:.2f}); CPU {cpu / summary.calls * 1000:.1f} ms per call "
+          f"(ratio {rate / ideal:.2f}"
+          + (f"; a bare acompletion loop: {loop_rate:.0f} calls/s, {loop_rate / ideal:.2f}" if loop_rate else "")
+          + f"); CPU {cpu / summary.calls * 1000:.1f} ms per call "
           f"(bare litellm.completion {bare:.1f} ms); re-run with every result final {final:.2f} s; "
           f"re-run from the cache {cached:.2f} s, {again.calls} calls, {again.cache_hits} cache hits; "
           f"errors {summary.errors}")
