@@ -15,7 +15,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -268,7 +268,8 @@ def _slots(concurrency: int) -> asyncio.Semaphore:
     return _semaphores[concurrency]
 
 
-async def _judge_all(requests: Sequence[JudgeRequest], settings: JudgeSettings) -> list[JudgeAnswer]:
+async def _judge_all(requests: Sequence[JudgeRequest], settings: JudgeSettings,
+                     on_answer: Callable[[JudgeAnswer], None] | None) -> list[JudgeAnswer]:
     semaphore = _slots(settings.concurrency)
     use_schema = _wants_schema(settings)
     failures = {"done": 0, "failed": 0, "aborted": False}
@@ -284,6 +285,8 @@ async def _judge_all(requests: Sequence[JudgeRequest], settings: JudgeSettings) 
             done, failed = failures["done"], failures["failed"]
             if settings.abort_after <= done <= 4 * settings.abort_after and failed >= 0.8 * done:
                 failures["aborted"] = True  # most of the first calls fail: a wrong key, model or server
+            if on_answer is not None and answer.scores is not None:
+                on_answer(answer)
             return answer
 
     return list(await asyncio.gather(*(one(r) for r in requests)))
@@ -305,11 +308,14 @@ def _shared_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def call_judges(requests: Sequence[JudgeRequest], settings: JudgeSettings) -> list[JudgeAnswer]:
+def call_judges(requests: Sequence[JudgeRequest], settings: JudgeSettings,
+                on_answer: Callable[[JudgeAnswer], None] | None = None) -> list[JudgeAnswer]:
     """Answer `requests` at `settings.concurrency` on the process's event loop (litellm's async
-    client costs less CPU per call than threads). If the first `abort_after` calls all fail (a
-    wrong key, a wrong model, a dead server), the rest are not sent."""
+    client costs less CPU per call than threads). If most of the first calls fail (a wrong key,
+    a wrong model, a dead server), the rest are not sent. `on_answer` sees each usable answer
+    as it arrives, before the batch is done."""
     if not requests:
         return []
     load_litellm()
-    return asyncio.run_coroutine_threadsafe(_judge_all(requests, settings), _shared_loop()).result()
+    return asyncio.run_coroutine_threadsafe(_judge_all(requests, settings, on_answer),
+                                            _shared_loop()).result()

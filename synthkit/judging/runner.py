@@ -131,14 +131,51 @@ class _TaskResult:
     answers: tuple[JudgeAnswer, ...]
 
 
+# Set by the driver for in-process workers (threading): answers go to the cache journal as they
+# arrive. Worker processes (loky, Dask) have none and rely on their batch's commit.
+_answer_journal: Callable[[JudgeAnswer], None] | None = None
+
+
 def _work(task: _Task) -> _TaskResult:
     code = []
     for session, rubric, names in task.code:
         trace = Trace(session)
         specs = {s.name: s for s in rubric.criteria()}
         code.extend((session.session_id, run_criterion(rubric, specs[n], trace)) for n in names)
-    answers = call_judges(task.requests, task.settings) if task.requests else []
+    answers = call_judges(task.requests, task.settings, _answer_journal) if task.requests else []
     return _TaskResult(tuple(code), tuple(answers))
+
+
+class _CacheJournal:
+    """Writes each judge answer into `judge_cache` as soon as it arrives (on a thread of the
+    driver process, with a connection of its own), so a run killed mid-batch does not pay for
+    those answers again: the next run finds them in the cache."""
+
+    def __init__(self, db_path: Path, model: str) -> None:
+        import queue
+        import threading
+
+        self.model = model
+        self.queue: queue.Queue[JudgeAnswer | None] = queue.Queue()
+        self.writer = TraceWriter.open(db_path)
+        self.thread = threading.Thread(target=self._drain, name="synthkit-cache-journal", daemon=True)
+        self.thread.start()
+
+    def __call__(self, answer: JudgeAnswer) -> None:
+        self.queue.put(answer)
+
+    def _drain(self) -> None:
+        while (answer := self.queue.get()) is not None:
+            with self.writer.transaction():
+                self.writer.db["judge_cache"].upsert(
+                    {"cache_key": answer.cache_key, "raw_answer": answer.raw or "",
+                     "parsed": json.dumps({k: list(v) for k, v in answer.scores.items()}),
+                     "model": self.model, "created_at": _now()}, pk="cache_key")
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        self.writer.close()
 
 
 # -- the driver --------------------------------------------------------------------------------
@@ -532,7 +569,20 @@ class _Driver:
 
                 stack.enter_context(dask_client(options.dask_address))
                 stack.enter_context(joblib.parallel_config(backend="dask"))
+            if options.backend == "threading" and self.settings is not None:
+                stack.enter_context(self._journal())
             return self._run()
+
+    @contextlib.contextmanager
+    def _journal(self) -> Iterator[None]:
+        global _answer_journal
+        journal = _CacheJournal(self.db_path, self.options.model)
+        _answer_journal = journal
+        try:
+            yield
+        finally:
+            _answer_journal = None
+            journal.close()
 
     def _run(self) -> RunSummary:
         options = self.options

@@ -36,20 +36,33 @@ def judged(db) -> int:
     return query(db, "SELECT count(*) FROM judge_scores WHERE kind = 'judge'")[0][0]
 
 
-def test_a_killed_run_resumes_and_each_criterion_is_judged_once(db, rubric_dir, server, tmp_path):
-    first_batch = BATCH * 2  # calls: one per session and rubric
+def cached(db) -> int:
+    if not query(db, "SELECT 1 FROM sqlite_master WHERE name = 'judge_cache'"):
+        return 0
+    return query(db, "SELECT count(*) FROM judge_cache")[0][0]
+
+
+@pytest.mark.parametrize("answered_before_the_kill", [BATCH * 2, BATCH * 3],
+                         ids=["between batches", "in the middle of a batch"])
+def test_a_killed_run_resumes_and_each_criterion_is_judged_once(db, rubric_dir, server, tmp_path,
+                                                                answered_before_the_kill):
+    first_batch = answered_before_the_kill
 
     def reply(request):
-        if server.answered >= first_batch:
-            return Reply(hang=True)   # the second batch never gets its answers
+        with server.lock:
+            if server.promised >= first_batch:
+                return Reply(hang=True)   # the rest never get their answers
+            server.promised += 1
         return Reply(answer(dict.fromkeys(requested_criteria(request), 0.7)))
+
+    server.promised = 0
 
     server.reply = reply
     process = subprocess.Popen(command(db, rubric_dir, server), cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if judged(db) == BATCH * 3 and len(server.requests) > first_batch:
+        if judged(db) >= BATCH * 3 and len(server.requests) > first_batch and cached(db) == first_batch:
             break
         time.sleep(0.05)
     else:
@@ -57,7 +70,7 @@ def test_a_killed_run_resumes_and_each_criterion_is_judged_once(db, rubric_dir, 
         pytest.fail(f"the first batch was not committed: {process.communicate()}")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert server.answered == first_batch and judged(db) == BATCH * 3
+    assert server.answered == first_batch and judged(db) == BATCH * 3   # one batch committed
 
     server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.7)))
     done = subprocess.run(command(db, rubric_dir, server), cwd=tmp_path, capture_output=True, text=True)
