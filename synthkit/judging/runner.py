@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import random
+import sqlite3
 import sys
 import time
 import uuid
@@ -36,7 +37,7 @@ from synthkit.rubrics.results import CriterionResult, Outcome, RubricResult
 from synthkit.rubrics.trace import Trace
 from synthkit.traces import codec
 from synthkit.traces.model import Session
-from synthkit.traces.store import Selection, TraceStore, TraceWriter
+from synthkit.traces.store import Selection, TraceDBError, TraceStore, TraceWriter
 
 __all__ = ["JudgeOptions", "RunSummary", "judge_traces", "run_judging"]
 
@@ -165,12 +166,20 @@ class _CacheJournal:
         self.queue.put(answer)
 
     def _drain(self) -> None:
+        failed = False
         while (answer := self.queue.get()) is not None:
-            with self.writer.transaction():
-                self.writer.db["judge_cache"].upsert(
-                    {"cache_key": answer.cache_key, "raw_answer": answer.raw or "",
-                     "parsed": json.dumps({k: list(v) for k, v in answer.scores.items()}),
-                     "model": self.model, "created_at": _now()}, pk="cache_key")
+            if failed:
+                continue  # best effort: each batch's own commit still writes its answers
+            try:
+                with self.writer.transaction():
+                    self.writer.db["judge_cache"].upsert(
+                        {"cache_key": answer.cache_key, "raw_answer": answer.raw or "",
+                         "parsed": json.dumps({k: list(v) for k, v in answer.scores.items()}),
+                         "model": self.model, "created_at": _now()}, pk="cache_key")
+            except (TraceDBError, sqlite3.Error) as exc:
+                failed = True
+                log.warning("judge answers are no longer saved as they arrive (%s); "
+                            "each batch still saves its own when it is done", exc)
 
     def close(self) -> None:
         self.queue.put(None)
