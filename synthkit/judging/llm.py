@@ -41,7 +41,7 @@ class JudgeSettings:
     api_key_env: str | None = None   # read the key from this variable instead of the provider's
     placeholder_key: bool = False    # local servers: send a placeholder when no key is set
     backoff_s: float = 1.0
-    abort_after: int = 8             # stop when most of the first this-many calls fail
+    abort_after: int = 8             # stop when most of the first this-many calls fail (0: never)
 
     def decoding(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "max_tokens": self.max_tokens}
@@ -283,7 +283,8 @@ async def _judge_all(requests: Sequence[JudgeRequest], settings: JudgeSettings,
             failures["done"] += 1
             failures["failed"] += answer.scores is None
             done, failed = failures["done"], failures["failed"]
-            if settings.abort_after <= done <= 4 * settings.abort_after and failed >= 0.8 * done:
+            if settings.abort_after and settings.abort_after <= done <= 4 * settings.abort_after \
+                    and failed >= 0.8 * done:
                 failures["aborted"] = True  # most of the first calls fail: a wrong key, model or server
             if on_answer is not None and answer.scores is not None:
                 on_answer(answer)

@@ -18,6 +18,7 @@ import logging
 import random
 import sqlite3
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -278,6 +279,7 @@ class _Driver:
         self.stopped: str | None = None
         self.first_error: str | None = None
         self.in_flight_cost = 0.0
+        self.lock = threading.Lock()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -512,17 +514,24 @@ class _Driver:
 
     # -- the run ---------------------------------------------------------------------------
 
+    def past_first_calls(self) -> bool:
+        done = self.totals["answered"] + self.totals["failed_calls"]
+        return done > 4 * self.settings.abort_after or self.totals["answered"] > 0
+
     def estimate_cost(self, task: _Task) -> float:
-        """An upper bound of what a task's calls cost: counted input, max_tokens of output."""
+        """An upper bound of what a task's calls cost: counted input and max_tokens of output, for
+        the call and a possible repair."""
         if self.options.max_cost_usd is None or not task.requests:
             return 0.0
         litellm = load_litellm()
         total = 0.0
         for request in task.requests:
             tokens = litellm.token_counter(model=self.settings.model, messages=list(request.messages))
+            # at most two completions: the call and its repair (the prompt again, plus an answer)
             try:
-                cost_in, cost_out = litellm.cost_per_token(model=self.settings.model, prompt_tokens=tokens,
-                                                           completion_tokens=self.settings.max_tokens)
+                cost_in, cost_out = litellm.cost_per_token(
+                    model=self.settings.model, prompt_tokens=2 * tokens + self.settings.max_tokens,
+                    completion_tokens=2 * self.settings.max_tokens)
             except Exception:  # unpriced: nothing to hold against the limit
                 return 0.0
             total += cost_in + cost_out
@@ -621,18 +630,23 @@ class _Driver:
                 if self.stopped:
                     return
                 task, plan = self.plan(store, batch)
+                if self.settings is not None and self.past_first_calls():
+                    # only the first calls of a run may stop it; later failures are just errors
+                    task = attrs.evolve(task, settings=attrs.evolve(task.settings, abort_after=0))
                 plan["estimate"] = self.estimate_cost(task)
                 reason = self.should_stop(plan["estimate"])
                 if reason:
                     self.stopped = reason
                     return
-                self.in_flight_cost += plan["estimate"]
-                plans[number] = plan
+                with self.lock:  # joblib may consume this generator on a thread of its own
+                    self.in_flight_cost += plan["estimate"]
+                    plans[number] = plan
                 yield number, task
 
         for number, result in self._parallel(tasks()):
-            plan = plans.pop(number)
-            self.in_flight_cost -= plan["estimate"]
+            with self.lock:
+                plan = plans.pop(number)
+                self.in_flight_cost -= plan["estimate"]
             self.write(writer, plan, result)
             sent = [a for a in result.answers if a.sent]
             self.totals["answered"] += sum(a.scores is not None for a in sent)
@@ -641,11 +655,11 @@ class _Driver:
             self.first_error = self.first_error or next((a.error for a in failed), None)
             gave_up = len(sent) < len(result.answers)
             done = self.totals["answered"] + self.totals["failed_calls"]
-            if self.settings is not None and not self.stopped and (gave_up or (
-                    self.settings.abort_after <= done <= 4 * self.settings.abort_after
-                    and self.totals["failed_calls"] >= FAILING_SHARE * done)):
-                self.stopped = (f"{self.totals['failed_calls']} of the first {done} judge calls failed "
-                                f"({self.first_error})")
+            early = done <= 4 * self.settings.abort_after if self.settings is not None else False
+            if early and not self.stopped and (gave_up or (
+                    done >= self.settings.abort_after and self.totals["failed_calls"] >= FAILING_SHARE * done)):
+                self.stopped = (f"most of the first judge calls failed ({self.totals['failed_calls']} of "
+                                f"{done}: {self.first_error})")
             self.progress(self.status_line())
 
     def _parallel(self, tasks: Iterator[tuple[int, _Task]]) -> Iterator[tuple[int, _TaskResult]]:
