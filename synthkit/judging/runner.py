@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import queue
 import random
 import sqlite3
 import sys
@@ -154,9 +155,6 @@ class _CacheJournal:
     those answers again: the next run finds them in the cache."""
 
     def __init__(self, db_path: Path, model: str) -> None:
-        import queue
-        import threading
-
         self.model = model
         self.queue: queue.Queue[JudgeAnswer | None] = queue.Queue()
         self.writer = TraceWriter.open(db_path)
