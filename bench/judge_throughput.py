@@ -2,8 +2,9 @@
 
 Prints, per setting: calls/s achieved next to the ideal (concurrency / latency), the CPU
 milliseconds the judging process spends per judge call next to bare `litellm.completion`'s on
-the same server, and the wall time of a fully cached re-run. The server runs in a process of
-its own so its CPU is not counted. Run: python bench/judge_throughput.py [sessions]
+the same server, and the wall time of a fully cached re-run. The server
+(bench/latency_server.py, one asyncio loop) runs in a process of its own so its CPU is not
+counted. Run: python bench/judge_throughput.py [sessions]
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def make_db(folder: Path, sessions: int) -> Path:
 
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, "-m", "tests.judge_server", "--latency", str(latency)],
+    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "latency_server.py"),
+                                "--latency", str(latency)],
                                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     return process, process.stdout.readline().strip()
 
