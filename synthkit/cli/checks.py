@@ -15,38 +15,34 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from synthkit.errors import SynthkitError
 
 
-def _value(node: DictConfig, key: str) -> Any:
-    return node[key]
-
-
 def _name(node: DictConfig, key: str) -> str:
     parent = node._get_full_key(None) if hasattr(node, "_get_full_key") else ""
     return f"{parent}.{key}" if parent else key
 
 
 def flag(node: DictConfig, key: str) -> bool:
-    value = _value(node, key)
+    value = node[key]
     if not isinstance(value, bool):
         raise SynthkitError(f"{_name(node, key)} must be true or false, not {value!r}")
     return value
 
 
 def choice(node: DictConfig, key: str, options: tuple[str, ...]) -> str:
-    value = _value(node, key)
+    value = node[key]
     if value not in options:
         raise SynthkitError(f"{_name(node, key)} must be one of {', '.join(options)}, not {value!r}")
     return value
 
 
 def text(node: DictConfig, key: str) -> str:
-    value = _value(node, key)
+    value = node[key]
     if not isinstance(value, str):
         raise SynthkitError(f"{_name(node, key)} must be text, not {value!r}")
     return value
 
 
 def strings(node: DictConfig, key: str) -> list[str]:
-    value = _value(node, key)
+    value = node[key]
     if not isinstance(value, ListConfig) or not all(isinstance(v, str | int) for v in value):
         raise SynthkitError(f"{_name(node, key)} must be a list, e.g. {_name(node, key)}=[a,b], "
                             f"not {value!r}")
@@ -54,7 +50,7 @@ def strings(node: DictConfig, key: str) -> list[str]:
 
 
 def mapping(node: DictConfig, key: str) -> dict[str, Any]:
-    value = _value(node, key)
+    value = node[key]
     if not isinstance(value, DictConfig):
         raise SynthkitError(f"{_name(node, key)} must be a map of keys to values, not {value!r}")
     return OmegaConf.to_container(value, resolve=True)
@@ -62,7 +58,7 @@ def mapping(node: DictConfig, key: str) -> dict[str, Any]:
 
 def number(node: DictConfig, key: str, *, minimum: float = 0, integer: bool = False,
            positive: bool = True, optional: bool = False) -> Any:
-    value = _value(node, key)
+    value = node[key]
     if value is None and optional:
         return None
     kind = int if integer else int | float

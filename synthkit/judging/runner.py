@@ -47,6 +47,7 @@ log = logging.getLogger("synthkit.judge")
 CODE = "code"
 NO_JUDGE = "none"  # the judge model recorded for judge criteria when there is no judge
 NO_JUDGE_RUN = "no judge configured (judge=none)"
+NO_KEY = "no API key: set "  # the reason of judge criteria skipped for a missing key (retried)
 FAILING_SHARE = 0.8  # the first calls failing at least this often stop the run
 
 
@@ -370,7 +371,7 @@ class _Driver:
                 if self.no_key:
                     for spec in todo_judge:
                         skipped.append((session.session_id, spec.result(
-                            rubric, Outcome.SKIPPED, reason=f"no API key: set {self.no_key}"), self.options.model))
+                            rubric, Outcome.SKIPPED, reason=f"{NO_KEY}{self.no_key}"), self.options.model))
                     continue
                 live = []
                 for spec in todo_judge:
@@ -408,7 +409,7 @@ class _Driver:
     def _row(self, session_id: str, rubric: Rubric, result: CriterionResult, model: str,
              extra: dict[str, Any]) -> dict[str, Any]:
         error = result.reason if result.outcome is Outcome.ERROR or (
-            result.outcome is Outcome.SKIPPED and str(result.reason).startswith("no API key")) else None
+            result.outcome is Outcome.SKIPPED and str(result.reason).startswith(NO_KEY)) else None
         reasoning = None if error else result.reason
         return {"session_id": session_id, "run_id": self.run_id, "rubric_id": rubric.id,
                 "rubric_version": rubric.version, "criterion": result.criterion, "kind": result.kind,
@@ -489,7 +490,7 @@ class _Driver:
                     row = existing.get((session_id, rubric.id, rubric.version, spec.name, model))
                     found = _row_result(row, rubric, spec) if row is not None else None
                 if found is None or (found.outcome is Outcome.SKIPPED and found.reason == NO_JUDGE_RUN) \
-                        or str(found.reason).startswith("no API key"):
+                        or str(found.reason).startswith(NO_KEY):
                     break  # not graded (no judge, no key, not sent): this rubric is not complete
                 criteria.append(found)
             else:
@@ -693,7 +694,7 @@ class _Driver:
                           reused=t["reused"], calls=t["calls"], cache_hits=t["cache_hits"],
                           errors=t["errors"], tokens_in=t["tokens_in"], tokens_out=t["tokens_out"],
                           cost_usd=t["cost_usd"], unpriced=bool(t["unpriced"]), stopped=self.stopped,
-                          skipped_no_key=f"no API key: set {self.no_key}" if self.no_key else None,
+                          skipped_no_key=f"{NO_KEY}{self.no_key}" if self.no_key else None,
                           seconds=seconds)
 
 

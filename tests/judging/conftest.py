@@ -4,11 +4,10 @@ import shutil
 import textwrap
 from pathlib import Path
 
-import attrs
 import pytest
 
 from synthkit.judging.llm import JudgeSettings
-from synthkit.judging.runner import JudgeOptions, judge_traces
+from synthkit.judging.runner import judge_traces
 from synthkit.rubrics.discovery import collect
 from tests.conftest import SYNTH_AI_DB
 from tests.judge_server import JudgeServer
@@ -73,7 +72,3 @@ def grade(db, rubric_dir, server):
         return judge_traces(db, chosen, judge, **options)
 
     return run
-
-
-def evolve_settings(options: JudgeOptions, **changes) -> JudgeOptions:
-    return attrs.evolve(options, settings=attrs.evolve(options.settings, **changes))
