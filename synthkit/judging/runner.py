@@ -34,18 +34,17 @@ from synthkit.errors import SynthkitError
 from synthkit.judging.llm import JudgeAnswer, JudgeRequest, JudgeSettings, call_judges, load_litellm
 from synthkit.judging.render import judge_messages, render_trace, response_schema
 from synthkit.rubrics.api import CriterionSpec, Rubric
-from synthkit.rubrics.grading import overall_primary, rubric_result, run_criterion, score_outcome
-from synthkit.rubrics.results import CriterionResult, Outcome, RubricResult
+from synthkit.rubrics.grading import rubric_result, run_criterion, score_outcome
+from synthkit.rubrics.results import CriterionResult, Outcome
 from synthkit.rubrics.trace import Trace
 from synthkit.traces import codec
 from synthkit.traces.model import Session
+from synthkit.traces.scores import CODE, NO_JUDGE, PRIMARY, latest_versions, overall
 from synthkit.traces.store import Selection, TraceDBError, TraceStore, TraceWriter
 
 __all__ = ["JudgeOptions", "RunSummary", "judge_traces", "run_judging"]
 
 log = logging.getLogger("synthkit.judge")
-CODE = "code"
-NO_JUDGE = "none"  # the judge model recorded for judge criteria when there is no judge
 NO_JUDGE_RUN = "no judge configured (judge=none)"
 NO_KEY = "no API key: set "  # the reason of judge criteria skipped for a missing key (retried)
 FAILING_SHARE = 0.8  # the first calls failing at least this often stop the run
@@ -475,30 +474,50 @@ class _Driver:
 
     def _mirror(self, writer: TraceWriter, session_id: str, existing: dict[tuple, dict[str, Any]],
                 new: dict[tuple[str, str, str], CriterionResult]) -> None:
-        """Merge the rubric primaries into `metadata.judge_scores`: only for rubrics whose every
-        criterion has a result from this judge (a primary made without some of its criteria
-        would be a number standing in for a judgment never made), and the overall `primary`
-        only when every rubric of the run has one."""
+        """Keep `rubric_scores` in step and merge the primaries into `metadata.judge_scores`.
+
+        A rubric gets a primary only when every criterion has a result from this judge: one
+        made without some of them would be a number standing in for a judgment never made.
+        A rubric whose judge criteria were not graded (no judge, no key) is recorded as such,
+        so the overall `primary` is missing rather than made of the other rubrics alone; it is
+        mirrored only when every rubric of the run has its primary."""
+        rows: list[dict[str, Any]] = []
         scores: dict[str, float | None] = {}
-        complete: list[RubricResult] = []
         for rubric in self.rubrics:
-            criteria = []
+            criteria, not_graded = [], None
             for spec in rubric.criteria():
                 found = new.get((session_id, rubric.id, spec.name))
                 model = CODE if spec.kind == "code" else self.options.model
                 if found is None and model is not None:
                     row = existing.get((session_id, rubric.id, rubric.version, spec.name, model))
                     found = _row_result(row, rubric, spec) if row is not None else None
-                if found is None or (found.outcome is Outcome.SKIPPED and found.reason == NO_JUDGE_RUN) \
+                if found is None:
+                    break  # not sent (the run stopped): leave this rubric as it was
+                if (found.outcome is Outcome.SKIPPED and found.reason == NO_JUDGE_RUN) \
                         or str(found.reason).startswith(NO_KEY):
-                    break  # not graded (no judge, no key, not sent): this rubric is not complete
+                    not_graded = f"not graded: {found.reason}"
                 criteria.append(found)
             else:
-                result = rubric_result(rubric, criteria)
-                scores[rubric.id] = result.primary
-                complete.append(result)
-        if len(complete) == len(self.rubrics):
-            scores["primary"] = overall_primary(complete)
+                judged = any(spec.kind == "judge" for spec in rubric.criteria())
+                result = None if not_graded else rubric_result(rubric, criteria)
+                rows.append({"session_id": session_id, "rubric_id": rubric.id,
+                             "rubric_version": rubric.version,
+                             "judge_model": self.options.model if judged else CODE,
+                             "weight": rubric.weight, "score": result and result.primary,
+                             "error": not_graded or result.error, "run_id": self.run_id,
+                             "created_at": _now()})
+                if result is not None:
+                    scores[rubric.id] = result.primary
+        if not rows:
+            return
+        writer.db["rubric_scores"].upsert_all(
+            rows, pk=("session_id", "rubric_id", "rubric_version", "judge_model"))
+        if len(scores) == len(self.rubrics):
+            graded = writer.db.execute(
+                "SELECT rubric_id, rubric_version, weight, score, error FROM rubric_scores "
+                "WHERE session_id = ? AND judge_model IN (?, ?)", [session_id, CODE, self.options.model])
+            scores[PRIMARY] = overall((weight, score, error) for rubric_id, version, weight, score, error
+                                      in graded if self.versions.get(rubric_id) == version)
         if not scores:
             return
         row = writer.db.execute("SELECT metadata FROM session_traces WHERE session_id = ?",
@@ -606,6 +625,7 @@ class _Driver:
         # The writer first: it puts the DB in WAL mode, so the reader sees its commits safely.
         with TraceWriter.open(self.db_path) as writer, TraceStore.open(self.db_path) as store:
             self.total_sessions = self.count_selected(store)
+            self.versions = {**latest_versions(store.db.conn), **{r.id: r.version for r in self.rubrics}}
             writer.db["judge_runs"].insert({
                 "run_id": self.run_id, "started_at": _now(), "status": "running",
                 "config": json.dumps(options.config, default=str), "judge_model": options.model,

@@ -16,6 +16,7 @@ from synthkit.rubrics.api import CriterionSpec, Rubric, Skipped
 from synthkit.rubrics.results import CriterionResult, GradeResult, Outcome, RubricResult
 from synthkit.rubrics.trace import Trace
 from synthkit.traces.model import Session
+from synthkit.traces.scores import overall
 
 __all__ = ["grade", "run_criterion", "score_outcome"]
 
@@ -72,14 +73,7 @@ def rubric_result(rubric: Rubric, results: list[CriterionResult]) -> RubricResul
 
 def overall_primary(results: Iterable[RubricResult]) -> float | None:
     """Rubric primaries averaged by rubric weight; missing if any rubric's primary is in error."""
-    results = list(results)
-    if any(r.error for r in results):
-        return None
-    scored = [r for r in results if r.primary is not None]
-    total = sum(r.weight for r in scored)
-    if not scored or total == 0:
-        return None
-    return sum(r.weight * r.primary for r in scored) / total
+    return overall((r.weight, r.primary, r.error) for r in results)
 
 
 def _rubric_instances(rubrics: Iterable[Rubric | type[Rubric]]) -> list[Rubric]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 V3_TABLES: dict[str, str] = {
     "experiments": """
@@ -233,6 +233,23 @@ SYNTHKIT_TABLES: dict[str, str] = {
             CHECK (outcome != 'error' OR score IS NULL),
             UNIQUE (session_id, rubric_id, rubric_version, criterion, judge_model)
         )""",
+    # A rubric's primary per session and judge, kept in step with judge_scores by the runner
+    # (aggregate() may be the rubric's own code, so readers cannot recompute it from the rows).
+    # judge_model is 'code' for rubrics without judge criteria; score is NULL when the rubric
+    # did not apply (error NULL) or could not be scored (error says why).
+    "rubric_scores": """
+        CREATE TABLE IF NOT EXISTS rubric_scores (
+            session_id TEXT NOT NULL REFERENCES session_traces(session_id),
+            rubric_id TEXT NOT NULL,
+            rubric_version TEXT NOT NULL,
+            judge_model TEXT NOT NULL,
+            weight REAL NOT NULL,
+            score REAL CHECK (score IS NULL OR (score >= 0 AND score <= 1)),
+            error TEXT,
+            run_id TEXT REFERENCES judge_runs(run_id),
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (session_id, rubric_id, rubric_version, judge_model)
+        )""",
     "judge_cache": """
         CREATE TABLE IF NOT EXISTS judge_cache (
             cache_key TEXT PRIMARY KEY,
@@ -247,6 +264,7 @@ SYNTHKIT_INDEXES = (
     "CREATE INDEX IF NOT EXISTS idx_judge_scores_session ON judge_scores (session_id)",
     "CREATE INDEX IF NOT EXISTS idx_judge_scores_rubric ON judge_scores (rubric_id, criterion)",
     "CREATE INDEX IF NOT EXISTS idx_judge_scores_run ON judge_scores (run_id)",
+    "CREATE INDEX IF NOT EXISTS idx_rubric_scores_rubric ON rubric_scores (rubric_id, created_at)",
 )
 
 # Columns a reader relies on; a table missing one is not a trace DB this version can read.

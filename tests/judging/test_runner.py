@@ -310,3 +310,32 @@ def test_a_failing_applies_predicate_is_an_error_not_a_crash(grade, server, db, 
     assert summary.errors == 3 and server.requests == []
     (reason,) = {r["error"] for r in rows(db)}
     assert reason == "RubricBroken.c applies= raised KeyError: 'no_such_key'"
+
+
+def rubric_rows(db):
+    conn = sqlite3.connect(db)
+    try:
+        return {(r[0], r[1], r[2]): (r[3], r[4]) for r in conn.execute(
+            "SELECT session_id, rubric_id, judge_model, score, error FROM rubric_scores")}
+    finally:
+        conn.close()
+
+
+def test_rubric_primaries_are_kept_in_step_with_the_mirror(grade, server, db):
+    grade()
+    judge = f"openai/test-judge@{server.api_base}"
+    table = rubric_rows(db)
+    assert len(table) == SESSIONS * 2
+    scores = judge_scores(db, "session_b1612dd272d1")
+    assert table[("session_b1612dd272d1", "RubricQuality", judge)] == (pytest.approx(scores["RubricQuality"]), None)
+    assert table[("session_b1612dd272d1", "RubricSafety", judge)] == (0.8, None)
+
+
+def test_rubrics_left_ungraded_are_recorded_and_leave_no_overall(grade, db, rubric_dir, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    grade(settings={"model": "openai/test-judge", "api_base": None, "placeholder_key": False},
+          rubrics=collect([str(rubric_dir)]).rubrics)  # no OPENAI_API_KEY: judge criteria skipped
+    table = rubric_rows(db)
+    quality = table[("session_b1612dd272d1", "RubricQuality", "openai/test-judge")]
+    assert quality[0] is None and quality[1].startswith("not graded: no API key")
+    assert "primary" not in judge_scores(db, "session_b1612dd272d1")

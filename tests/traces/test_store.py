@@ -50,7 +50,7 @@ def test_columns_keep_synth_ai_meanings(tmp_path):
     assert per_step == [("decision_0", 2, 5), ("decision_1", 1, 1)]
     types = [r[0] for r in conn.execute("SELECT message_type FROM messages ORDER BY id")]
     assert types == ["system", "user", "assistant", "assistant", "tool_result", "system", "user"]
-    assert conn.execute("SELECT value FROM synthkit_meta WHERE key='schema_version'").fetchone() == ("1",)
+    assert conn.execute("SELECT value FROM synthkit_meta WHERE key='schema_version'").fetchone() == (str(schema.SCHEMA_VERSION),)
 
 
 def test_selection_is_pushed_into_sql(tmp_path):
@@ -198,8 +198,24 @@ def test_a_synth_ai_db_gains_judge_tables_when_written(synth_ai_db):
     with TraceWriter.open(synth_ai_db):
         pass
     with TraceStore.open(synth_ai_db) as store:
-        assert store.schema_version == 1 and store.table_exists("judge_scores")
+        assert store.schema_version == schema.SCHEMA_VERSION and store.table_exists("judge_scores")
         assert store.count_sessions() == 60
+
+
+def test_a_version_1_db_gains_rubric_scores_when_written(tmp_path):
+    path = tmp_path / "v1.db"
+    with TraceWriter.open(path, create=True) as writer:
+        writer.write_session(make_session("kept"))
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("DROP TABLE rubric_scores")
+        conn.execute("UPDATE synthkit_meta SET value = '1' WHERE key = 'schema_version'")
+    with TraceStore.open(path) as store:
+        assert store.schema_version == 1 and not store.table_exists("rubric_scores")
+    with TraceWriter.open(path):
+        pass
+    with TraceStore.open(path) as store:
+        assert store.schema_version == 2 and store.table_exists("rubric_scores")
+        assert [s.session_id for s in store.sessions()] == ["kept"]
 
 
 # -- bad DBs: one clear error each, nothing created or changed ---------------------------------
@@ -211,7 +227,7 @@ def test_a_synth_ai_db_gains_judge_tables_when_written(synth_ai_db):
     (lambda p: p.write_text("session_id,score\n"), "is not a SQLite database"),
     (baddbs.corrupt, "corrupt"),
     (baddbs.not_a_trace_db, "not a trace DB \\(no session_traces table\\)"),
-    (baddbs.future_version, "schema version 99; this synthkit reads up to version 1"),
+    (baddbs.future_version, "schema version 99; this synthkit reads up to version 2"),
     (baddbs.missing_column, "table events lacks columns: call_records"),
 ])
 def test_bad_dbs_are_refused_with_one_clear_error(tmp_path, make, message):
