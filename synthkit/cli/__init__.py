@@ -37,7 +37,12 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             "synthkit.cli.list_rubrics:run", writes_run_dir=False),
     Command("judge", "grade the traces of a DB with rubrics and an LLM judge (cached, resumable)",
             "synthkit.cli.judge:run", writes_run_dir=True),
+    Command("filter", "keep sessions by judge scores and other conditions; write SFT JSONL (sweeps: -m)",
+            "synthkit.cli.filter:run", writes_run_dir=True),
+    Command("validate", "check an SFT JSONL file against OpenAI's chat fine-tuning format",
+            "synthkit.cli.validate:run", writes_run_dir=False),
 )}
+RERUN_SUMMARY = "run a command again with the overrides a run directory saved: rerun <run dir> [key=value ...]"
 
 
 def _usage() -> str:
@@ -51,6 +56,7 @@ def _usage() -> str:
         "",
         "commands:",
         *(f"  {c.name.ljust(width)}  {c.summary}" for c in COMMANDS.values()),
+        f"  {'rerun'.ljust(width)}  {RERUN_SUMMARY}",
         "",
         "`synthkit <command> --help` shows a command's config keys and groups.",
     ]
@@ -68,9 +74,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"synthkit {__version__}")
         return
     name, rest = args[0], args[1:]
+    if name == "rerun":
+        from synthkit.cli.rerun import rerun
+
+        rerun(rest)
+        return
     command = COMMANDS.get(name)
     if command is None:
-        print(f"synthkit: unknown command {name!r} (commands: {', '.join(COMMANDS)})",
+        print(f"synthkit: unknown command {name!r} (commands: {', '.join([*COMMANDS, 'rerun'])})",
               file=sys.stderr)
         raise SystemExit(2)
     if not command.writes_run_dir and any(a in ("-m", "--multirun") for a in rest):
@@ -78,4 +89,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2)
     from synthkit.cli.app import run_command
 
-    run_command(command, rest)
+    # argparse (Hydra's) cannot take -m after an override: `filter=none -m a=1,2` works too
+    flags = [a for a in rest if a in ("-m", "--multirun")]
+    run_command(command, [*flags, *(a for a in rest if a not in flags)])

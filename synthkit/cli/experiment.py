@@ -7,6 +7,7 @@ what result. Replaying `.hydra/overrides.yaml` with the same command reproduces 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -38,10 +39,21 @@ def db_fingerprint(path: Path) -> dict[str, Any]:
             "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat()}
 
 
+def file_digest(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"sha256": digest.hexdigest(), "bytes": Path(path).stat().st_size}
+
+
 def write_manifest(run_dir: Path, command: str, cfg: DictConfig, started_at: datetime,
                    status: str, result: dict[str, Any] | None) -> Path:
     from synthkit import __version__
 
+    result = dict(result or {})
+    outputs = {str(path): file_digest(Path(path)) for path in result.pop("outputs", [])
+               if Path(path).is_file()}
     manifest = {
         "command": command,
         "status": status,
@@ -51,6 +63,9 @@ def write_manifest(run_dir: Path, command: str, cfg: DictConfig, started_at: dat
         "finished_at": datetime.now(UTC).isoformat(),
         "cwd": os.getcwd(),
         "db": db_fingerprint(Path(cfg.db.path)) if "db" in cfg else None,
+        "rubric_versions": result.pop("rubric_versions", None),
+        "judge_models": result.pop("judge_models", None),
+        "outputs": outputs,
         "result": result,
     }
     path = Path(run_dir) / MANIFEST

@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from synthkit.cli import checks
+from synthkit import checks
 from synthkit.errors import SynthkitError
 from synthkit.traces.importers import FORMATS, detect_format, import_chat_jsonl, import_trace_db
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from synthkit.cli import checks
+from synthkit import checks
 from synthkit.traces.store import TraceStore
 
 COUNTED = {

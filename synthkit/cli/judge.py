@@ -9,7 +9,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.cli import checks, rubric_options
+from synthkit import checks
+from synthkit.cli import rubric_options
 from synthkit.errors import RunFinishedWithErrors, SynthkitError
 from synthkit.judging.llm import JudgeSettings
 from synthkit.judging.runner import JudgeOptions, run_judging
@@ -85,7 +86,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     result = {"run_id": summary.run_id, "sessions": summary.sessions, "results": summary.criteria,
               "reused": summary.reused, "calls": summary.calls, "cache_hits": summary.cache_hits,
               "errors": summary.errors, "tokens_in": summary.tokens_in, "tokens_out": summary.tokens_out,
-              "cost_usd": summary.cost_usd, "stopped": summary.stopped}
+              "cost_usd": summary.cost_usd, "stopped": summary.stopped,
+              "rubric_versions": {rubric.id: rubric.version for rubric in rubrics},
+              "judge_models": [options.model]}
     if summary.stopped:
         raise RunFinishedWithErrors(f"stopped early: {summary.stopped} (what was graded is kept; "
                                     "running the same command again goes on)", result, exit_code=3)

@@ -9,7 +9,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from synthkit.cli import checks, rubric_options
+from synthkit import checks
+from synthkit.cli import rubric_options
 from synthkit.errors import SynthkitError
 from synthkit.rubrics.api import Rubric
 from synthkit.rubrics.discovery import source_of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from synthkit.cli import checks
+from synthkit import checks
 from synthkit.rubrics.api import Rubric
 from synthkit.rubrics.discovery import Collection, collect, select_rubrics
 

@@ -26,7 +26,10 @@ ROLE_TO_MESSAGE_TYPE = {
     "tool_use": "tool_use",
 }
 MESSAGE_TYPE_TO_ROLE = {"system": "system", "user": "user", "assistant": "assistant",
-                        "tool_result": "tool", "tool_use": "tool_use"}
+                        "tool_result": "tool", "tool_use": "tool_use",
+                        # what synth-ai task apps record for their policy's turns
+                        "policy_system_prompt": "system", "policy_user_prompt": "user",
+                        "policy_tool_call": "assistant"}
 
 CONTENT_FORMAT_KEY = "content_format"  # in messages.metadata: "text" or "json"
 

@@ -127,20 +127,20 @@ def score_index(conn: sqlite3.Connection, judge_model: str | None = None) -> Sco
     metadata_keys = frozenset(row[0] for row in conn.execute(
         "SELECT DISTINCT j.key FROM session_traces AS s, json_each(CASE WHEN json_valid(s.metadata) "
         "THEN s.metadata END, '$.judge_scores') AS j"))
-    if "judge_scores" not in tables:
-        return ScoreIndex(None, (), {}, frozenset(), frozenset(), metadata_keys, {})
-    judge_models = tuple(row[0] for row in conn.execute(
+    judge_models = () if "judge_scores" not in tables else tuple(row[0] for row in conn.execute(
         "SELECT DISTINCT judge_model FROM judge_scores WHERE kind = 'judge' AND judge_model != ? "
         "ORDER BY judge_model", [NO_JUDGE]))
+    if judge_model is not None and judge_model not in judge_models:
+        raise ValueError(f"judge model {judge_model!r} has no judge results in this DB "
+                         f"(judge models: {', '.join(judge_models) or 'none'})")
+    if "judge_scores" not in tables:
+        return ScoreIndex(None, (), {}, frozenset(), frozenset(), metadata_keys, {})
     if judge_model is None:
         row = conn.execute(
             "SELECT r.judge_model FROM judge_runs AS r WHERE EXISTS (SELECT 1 FROM judge_scores AS s "
             "WHERE s.run_id = r.run_id AND s.kind = 'judge' AND s.score IS NOT NULL) "
             "ORDER BY r.started_at DESC LIMIT 1").fetchone()
         judge_model = row[0] if row else None
-    elif judge_model not in judge_models:
-        raise ValueError(f"judge model {judge_model!r} has no judge results in this DB "
-                         f"(judge models: {', '.join(judge_models) or 'none'})")
     versions = latest_versions(conn)
     stale: dict[str, dict[str, int]] = defaultdict(dict)
     criteria = set()

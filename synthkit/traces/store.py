@@ -246,6 +246,27 @@ class TraceStore:
     def session(self, session_id: str) -> Session | None:
         return next(self.sessions(Selection(session_ids=(session_id,))), None)
 
+    def conversations(self, session_ids: Sequence[str]) -> dict[str, tuple[tuple[LMCall, ...], tuple[Message, ...]]]:
+        """The LM calls of some sessions, and the messages of those that have none: all an
+        export reads, without assembling whole sessions."""
+        ids = list(session_ids)
+        calls: dict[str, list[LMCall]] = defaultdict(list)
+        messages: dict[str, list[Message]] = defaultdict(list)
+        marks = ", ".join("?" * len(ids))
+        current = None
+        try:
+            for row in self._rows(f"SELECT * FROM events WHERE session_id IN ({marks}) "
+                                  "AND event_type = 'cais' ORDER BY id", ids):
+                current = row["session_id"]
+                calls[current].extend(_lm_calls(row))
+            without = [i for i in ids if not calls[i]]
+            for current, rows in (self._children("messages", without, "id") if without else {}).items():
+                messages[current] = [codec.message_from_row(m["message_type"], m["content"], m["metadata"],
+                                                            None, m["event_time"]) for m in rows]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise TraceDBError(f"{self.path}: session {current} cannot be read: {exc}") from None
+        return {i: (tuple(calls[i]), tuple(messages[i])) for i in ids}
+
     def _children(self, table: str, ids: list[str], order: str) -> dict[str, list[sqlite3.Row]]:
         grouped: dict[str, list[sqlite3.Row]] = defaultdict(list)
         marks = ", ".join("?" * len(ids))

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from synthkit.errors import SynthkitError
 
 
-def _name(node: DictConfig, key: str) -> str:
+def name(node: DictConfig, key: str) -> str:
     parent = node._get_full_key(None) if hasattr(node, "_get_full_key") else ""
     return f"{parent}.{key}" if parent else key
 
@@ -23,28 +23,28 @@ def _name(node: DictConfig, key: str) -> str:
 def flag(node: DictConfig, key: str) -> bool:
     value = node[key]
     if not isinstance(value, bool):
-        raise SynthkitError(f"{_name(node, key)} must be true or false, not {value!r}")
+        raise SynthkitError(f"{name(node, key)} must be true or false, not {value!r}")
     return value
 
 
 def choice(node: DictConfig, key: str, options: tuple[str, ...]) -> str:
     value = node[key]
     if value not in options:
-        raise SynthkitError(f"{_name(node, key)} must be one of {', '.join(options)}, not {value!r}")
+        raise SynthkitError(f"{name(node, key)} must be one of {', '.join(options)}, not {value!r}")
     return value
 
 
 def text(node: DictConfig, key: str) -> str:
     value = node[key]
     if not isinstance(value, str):
-        raise SynthkitError(f"{_name(node, key)} must be text, not {value!r}")
+        raise SynthkitError(f"{name(node, key)} must be text, not {value!r}")
     return value
 
 
 def strings(node: DictConfig, key: str) -> list[str]:
     value = node[key]
     if not isinstance(value, ListConfig) or not all(isinstance(v, str | int) for v in value):
-        raise SynthkitError(f"{_name(node, key)} must be a list, e.g. {_name(node, key)}=[a,b], "
+        raise SynthkitError(f"{name(node, key)} must be a list, e.g. {name(node, key)}=[a,b], "
                             f"not {value!r}")
     return [str(v) for v in value]
 
@@ -52,7 +52,7 @@ def strings(node: DictConfig, key: str) -> list[str]:
 def mapping(node: DictConfig, key: str) -> dict[str, Any]:
     value = node[key]
     if not isinstance(value, DictConfig):
-        raise SynthkitError(f"{_name(node, key)} must be a map of keys to values, not {value!r}")
+        raise SynthkitError(f"{name(node, key)} must be a map of keys to values, not {value!r}")
     return OmegaConf.to_container(value, resolve=True)
 
 
@@ -66,5 +66,5 @@ def number(node: DictConfig, key: str, *, minimum: float = 0, integer: bool = Fa
             or value < minimum or (positive and value <= 0):
         what = "a whole number" if integer else "a number"
         bound = "> 0" if positive else f">= {minimum:g}"
-        raise SynthkitError(f"{_name(node, key)} must be {what} {bound}, not {value!r}")
+        raise SynthkitError(f"{name(node, key)} must be {what} {bound}, not {value!r}")
     return value

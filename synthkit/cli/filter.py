@@ -1,0 +1,74 @@
+"""`synthkit filter`: keep sessions by judge scores and other conditions, write SFT JSONL."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from synthkit import checks
+from synthkit.errors import RunFinishedWithErrors
+from synthkit.filtering.export import FilterResult, run_filter
+from synthkit.filtering.spec import spec_from_config
+
+log = logging.getLogger("synthkit.filter")
+
+STATS = "stats.json"
+PLOT = "scores.png"
+NOTHING_KEPT_EXIT = 4
+
+
+def summary_lines(stats: dict[str, Any]) -> list[str]:
+    sessions, examples = stats["sessions"], stats["examples"]
+    lines = [f"sessions: {sessions['seen']} seen, {sessions['kept']} kept"
+             + (f" ({sessions['train']} train, {sessions['val']} val)" if sessions["val"] else "")
+             + (f", {sessions['mixed_in']} of them mixed in from the lower band" if sessions["mixed_in"] else "")]
+    lines += [f"  rejected by {condition}: {count}" for condition, count in sessions["rejected"].items()]
+    lines.append(f"examples: {examples['written']} written ({examples['tokens']} tokens, "
+                 f"{examples['token_estimate']}; longest {examples['longest_tokens']})"
+                 + (", stopped at filter.limit" if examples["limit_reached"] else ""))
+    lines += [f"  left out, {reason}: {count}" for reason, count in examples["left_out"].items()]
+    if stats["judge_model"]:
+        lines.append(f"judge scores of {stats['judge_model']}")
+    lines += [f"stale: {line}" for line in stats["stale"]]
+    if stats["mean_total_reward_kept"] is not None:
+        lines.append(f"mean outcome reward of the kept sessions: {stats['mean_total_reward_kept']:.4g}")
+    return lines
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    spec = spec_from_config(cfg.filter)
+    db_path = Path(checks.text(cfg.db, "path"))
+    hydra = HydraConfig.get()
+    run_dir = Path(hydra.runtime.output_dir)
+    output = Path(spec.output) if spec.output else run_dir / "sft.jsonl"
+    result: FilterResult = run_filter(db_path, spec, output)
+    stats = result.stats
+    (run_dir / STATS).write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    files = [*result.outputs, run_dir / STATS]
+    if spec.plot:
+        from synthkit.filtering.plots import plot_scores
+
+        plotted = plot_scores(stats, run_dir / PLOT)
+        files += [plotted] if plotted else []
+    for line in summary_lines(stats):
+        log.info(line)
+    for path in result.outputs:
+        log.info("wrote %s", path)
+    outcome = {"sessions_seen": stats["sessions"]["seen"], "sessions_kept": stats["sessions"]["kept"],
+               "examples": stats["examples"]["written"], "tokens": stats["examples"]["tokens"],
+               "judge_models": [stats["judge_model"]] if stats["judge_model"] else [],
+               "rubric_versions": stats["rubric_versions"], "outputs": [str(p) for p in files]}
+    if not result.examples:
+        why = "no session matched the filter" if not stats["sessions"]["kept"] else \
+            "the kept sessions gave no example"
+        if hydra.mode == RunMode.MULTIRUN:
+            log.warning("%s: this job keeps nothing; the sweep goes on", why)
+            return outcome
+        raise RunFinishedWithErrors(f"{why}; see {run_dir / STATS}", outcome, exit_code=NOTHING_KEPT_EXIT)
+    return outcome

@@ -1,0 +1,48 @@
+"""`synthkit rerun <run dir> [key=value ...]`: run a command again as a run directory saved it.
+
+Hydra keeps the command's overrides in `.hydra/overrides.yaml` and its name in
+`.hydra/hydra.yaml`; replaying those overrides (not loading the saved config, which the
+packaged config of the same name would shadow) reproduces the run, in a new run directory.
+Overrides given after the run directory are added last, so they win.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from synthkit.cli import COMMANDS
+
+
+def _fail(message: str) -> None:
+    print(f"synthkit rerun: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def saved_run(run_dir: Path) -> tuple[str, list[str]]:
+    """The command and overrides a run directory saved."""
+    hydra_dir = run_dir / ".hydra"
+    if not (hydra_dir / "hydra.yaml").is_file() or not (hydra_dir / "overrides.yaml").is_file():
+        _fail(f"{run_dir} is not a run directory (no .hydra/hydra.yaml and .hydra/overrides.yaml)")
+    try:
+        hydra = yaml.safe_load((hydra_dir / "hydra.yaml").read_text(encoding="utf-8"))["hydra"]
+        overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text(encoding="utf-8")) or []
+        name = hydra["job"]["name"]
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        _fail(f"{run_dir}/.hydra cannot be read: {exc}")
+    if name not in COMMANDS:
+        _fail(f"{run_dir} was made by {name!r}, not a synthkit command")
+    return name, [str(item) for item in overrides]
+
+
+def rerun(args: Sequence[str]) -> None:
+    if not args or args[0].startswith("-") or "=" in args[0]:
+        _fail("usage: synthkit rerun <run dir> [key=value ...]")
+    name, overrides = saved_run(Path(args[0]))
+    from synthkit.cli.app import run_command
+
+    print(f"synthkit rerun: {name} {' '.join(overrides + list(args[1:]))}".rstrip(), file=sys.stderr)
+    run_command(COMMANDS[name], [*overrides, *args[1:]])

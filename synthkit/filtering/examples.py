@@ -1,0 +1,117 @@
+"""SFT examples from what a session recorded, in OpenAI's chat fine-tuning format.
+
+Where the conversation comes from, in order: the LM call records (the full input each call
+saw, its completion and the tools offered), else the messages table, else synth-ai eval's
+`metadata.prompt` / `metadata.completion`. Calls that errored or produced nothing are left out
+and counted; nothing is invented to fill a gap.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from synthkit.traces import codec
+from synthkit.traces.model import LMCall, Message
+
+__all__ = ["build_examples", "openai_message"]
+
+Example = dict[str, Any]
+
+
+def _blank(content: Any) -> bool:
+    return content is None or content == "" or content == []
+
+
+def openai_message(message: Message) -> dict[str, Any]:
+    result: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        result["tool_calls"] = codec.tool_calls_to_openai(message.tool_calls)
+        if _blank(message.content):
+            result["content"] = None
+    if message.tool_call_id is not None:
+        result["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        result["name"] = message.name
+    return result
+
+
+def _reply(call: LMCall) -> dict[str, Any] | None:
+    """The call's completion as an assistant message; None when it produced nothing."""
+    message = next((m for m in reversed(call.output_messages) if m.role == "assistant"), None)
+    content = message.content if message is not None else ""
+    tool_calls = message.tool_calls if message is not None and message.tool_calls else call.tool_calls
+    if _blank(content) and not tool_calls:
+        return None
+    return openai_message(Message(role="assistant", content=content, tool_calls=tool_calls))
+
+
+def _from_calls(calls: Sequence[LMCall], granularity: str, left_out: Counter[str]) -> list[Example]:
+    turns: list[tuple[list[dict[str, Any]], dict[str, Any], tuple[dict[str, Any], ...]]] = []
+    for call in calls:
+        if call.error:
+            left_out["errored LM call"] += 1
+            continue
+        reply = _reply(call)
+        if reply is None:
+            left_out["LM call without completion"] += 1
+            continue
+        turns.append(([openai_message(m) for m in call.input_messages], reply, call.tools))
+    if granularity == "call":
+        return [_example([*inputs, reply], tools) for inputs, reply, tools in turns]
+    if not turns:
+        return []
+    # One conversation: a call whose input extends it adds the new messages; one that starts
+    # afresh (a fixed system prompt and a new observation) adds its non-system messages.
+    conversation: list[dict[str, Any]] = []
+    tools: tuple[dict[str, Any], ...] = ()
+    for inputs, reply, offered in turns:
+        if inputs[:len(conversation)] == conversation:
+            conversation.extend(inputs[len(conversation):])
+        else:
+            conversation.extend(m for m in inputs if m["role"] != "system")
+        conversation.append(reply)
+        tools = offered or tools
+    return [_example(conversation, tools)]
+
+
+def _from_messages(messages: Sequence[Message], granularity: str, left_out: Counter[str]) -> list[Example]:
+    chat = [openai_message(m) for m in messages]
+    if granularity == "session":
+        return [_example(chat, ())] if any(m["role"] == "assistant" for m in chat) else []
+    # Turn by turn: each assistant reply with what came before it since the latest system
+    # prompt (all of a chat; one step of an agent that re-sends its system prompt each step).
+    examples = []
+    start = 0
+    for index, message in enumerate(chat):
+        if message["role"] == "system" and (index == 0 or chat[index - 1]["role"] != "system"):
+            start = index
+        if message["role"] == "assistant" and index > start:
+            examples.append(_example(chat[start:index + 1], ()))
+    if not examples:
+        left_out["messages without an assistant reply"] += 1
+    return examples
+
+
+def _example(messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> Example:
+    example: Example = {"messages": list(messages)}
+    if tools:
+        example["tools"] = list(tools)
+    return example
+
+
+def build_examples(calls: Sequence[LMCall], messages: Sequence[Message], metadata: Mapping[str, Any],
+                   granularity: str, left_out: Counter[str]) -> list[Example]:
+    """The examples of one session (one per LM call, or one in all with granularity
+    `session`); what cannot become an example is counted in `left_out` by reason."""
+    if calls:
+        return _from_calls(calls, granularity, left_out)
+    if messages:
+        return _from_messages(messages, granularity, left_out)
+    prompt, completion = metadata.get("prompt"), metadata.get("completion")
+    if prompt and completion:
+        return [_example([{"role": "user", "content": str(prompt)},
+                          {"role": "assistant", "content": str(completion)}], ())]
+    left_out["sessions with no conversation recorded"] += 1
+    return []

@@ -1,0 +1,226 @@
+"""Filter and export in one pass: select sessions, build their examples, write SFT JSONL.
+
+The kept sessions stream from the DB in chunks; every example is checked against the
+fine-tuning format before it is written, so the file always validates. Files are written
+under a temporary name and renamed at the end: a failed or interrupted run leaves nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+from omegaconf import OmegaConf
+
+from synthkit.errors import SynthkitError
+from synthkit.filtering.examples import build_examples
+from synthkit.filtering.select import BINS, Kept, Selected, select_sessions
+from synthkit.filtering.spec import FilterSpec, spec_from_config
+from synthkit.filtering.tokens import count_tokens, estimator
+from synthkit.filtering.validate import check_example
+from synthkit.traces import codec
+from synthkit.traces.scores import PRIMARY
+from synthkit.traces.store import TraceStore
+
+__all__ = ["FilterResult", "filter_traces", "run_filter", "val_path"]
+
+CHUNK = 200
+
+
+@attrs.frozen
+class FilterResult:
+    """What a filter run kept and wrote; `stats` is what `stats.json` holds."""
+
+    kept: tuple[Kept, ...]
+    stats: dict[str, Any]
+    outputs: tuple[Path, ...]
+
+    @property
+    def examples(self) -> int:
+        return self.stats["examples"]["written"]
+
+
+def val_path(output: Path) -> Path:
+    """Where the validation split goes: val.jsonl beside sft.jsonl, else <stem>.val.jsonl."""
+    return output.with_name("val.jsonl" if output.name == "sft.jsonl" else f"{output.stem}.val.jsonl")
+
+
+class _Sink:
+    """One output file written under a temporary name, renamed into place by `commit`."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.handle = None
+        self.lines = 0
+        if path is not None:
+            self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            self.handle = self.tmp.open("w", encoding="utf-8", newline="\n")
+
+    def write(self, example: dict[str, Any]) -> None:
+        self.lines += 1
+        if self.handle is not None:
+            self.handle.write(json.dumps(example, ensure_ascii=False) + "\n")
+
+    def commit(self) -> Path | None:
+        if self.handle is None:
+            return None
+        self.handle.close()
+        if not self.lines:
+            self.tmp.unlink()
+            return None
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.tmp.unlink(missing_ok=True)
+
+
+def _check_outputs(paths: list[Path], overwrite: bool) -> None:
+    for path in paths:
+        if path.is_dir():
+            raise SynthkitError(f"filter.output: {path} is a directory")
+        if path.exists() and not overwrite:
+            raise SynthkitError(f"{path} exists; set filter.overwrite=true to replace it")
+        if not path.parent.is_dir():
+            raise SynthkitError(f"filter.output: the folder {path.parent} does not exist")
+
+
+def _rubric_versions(selected: Selected, keys: list[str]) -> dict[str, str]:
+    versions = selected.index.versions
+    if PRIMARY in keys and selected.index.rubric_ids:
+        return {r: versions[r] for r in sorted(selected.index.rubric_ids)}
+    return {r: versions[r] for r in sorted({k.split(".")[0] for k in keys} & set(versions))}
+
+
+def _line_metadata(kept: Kept, selected: Selected, versions: dict[str, str]) -> dict[str, Any]:
+    return {"session_id": kept.session_id, "scores": dict(kept.scores), "rubric_versions": versions,
+            "judge_model": selected.index.judge_model, "task_id": kept.metadata.get("task_id"),
+            "split": kept.metadata.get("task_split"), "seed": kept.metadata.get("seed"),
+            "model": kept.metadata.get("model"), "total_reward": kept.total_reward,
+            "mixed_in": kept.mixed_in}
+
+
+def _examples(store: TraceStore, kept: list[Kept], spec: FilterSpec,
+              left_out: Counter[str]) -> Iterator[tuple[Kept, dict[str, Any]]]:
+    for start in range(0, len(kept), CHUNK):
+        chunk = kept[start:start + CHUNK]
+        conversations = store.conversations([k.session_id for k in chunk])
+        bare = [k.session_id for k in chunk if conversations[k.session_id] == ((), ())]
+        fallback = _metadata(store, bare) if bare else {}
+        for item in chunk:
+            calls, messages = conversations[item.session_id]
+            metadata = fallback.get(item.session_id, {})
+            for example in build_examples(calls, messages, metadata, spec.granularity, left_out):
+                yield item, example
+
+
+def _metadata(store: TraceStore, session_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Session metadata, for the prompt / completion of sessions with no conversation."""
+    marks = ", ".join("?" * len(session_ids))
+    rows = store.db.conn.execute(
+        f"SELECT session_id, metadata FROM session_traces WHERE session_id IN ({marks})", session_ids)
+    return {session_id: value for session_id, text in rows
+            if isinstance(value := codec.loads(text, {}), dict)}
+
+
+def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None) -> FilterResult:
+    """Select, build and write (no files when `output` is None); the result says what and why."""
+    outputs = [] if output is None else [output, val_path(output)] if spec.val_fraction else [output]
+    _check_outputs(outputs, spec.overwrite)
+    with TraceStore.open(db_path) as store:
+        selected = select_sessions(store, spec)
+        keys = spec.score_keys()
+        versions = _rubric_versions(selected, keys)
+        sinks = {"train": _Sink(outputs[0] if outputs else None),
+                 "val": _Sink(outputs[1] if len(outputs) > 1 else None)}
+        left_out: Counter[str] = Counter()
+        written_by: Counter[str] = Counter()
+        seen_digests: set[bytes] = set()
+        tokens = {"train": 0, "val": 0}
+        longest = 0
+        limit_reached = False
+        try:
+            for item, example in _examples(store, selected.kept, spec, left_out):
+                if spec.limit is not None and sum(written_by.values()) >= spec.limit:
+                    limit_reached = True
+                    break
+                findings = check_example(example)
+                if findings.errors:
+                    left_out[f"not valid for fine-tuning: {findings.errors[0].split(': ', 1)[-1]}"] += 1
+                    continue
+                count = count_tokens(example)
+                if spec.max_tokens_per_example is not None and count > spec.max_tokens_per_example:
+                    left_out["longer than max_tokens_per_example"] += 1
+                    continue
+                if spec.dedup:
+                    digest = hashlib.sha256(json.dumps(example, sort_keys=True, ensure_ascii=False)
+                                            .encode()).digest()
+                    if digest in seen_digests:
+                        left_out["duplicate"] += 1
+                        continue
+                    seen_digests.add(digest)
+                if spec.metadata:
+                    example["metadata"] = _line_metadata(item, selected, versions)
+                sinks[item.part].write(example)
+                written_by[item.session_id] += 1
+                tokens[item.part] += count
+                longest = max(longest, count)
+            written = [p for p in (sinks["train"].commit(), sinks["val"].commit()) if p is not None]
+        except BaseException:
+            for sink in sinks.values():
+                sink.discard()
+            raise
+    stats = _stats(spec, selected, sinks, tokens, longest, left_out, written_by, limit_reached, versions)
+    return FilterResult(tuple(selected.kept), stats, tuple(written))
+
+
+def _stats(spec: FilterSpec, selected: Selected, sinks: dict[str, _Sink], tokens: dict[str, int],
+           longest: int, left_out: Counter[str], written_by: Counter[str], limit_reached: bool,
+           versions: dict[str, str]) -> dict[str, Any]:
+    kept = selected.kept
+    return {
+        "judge_model": selected.index.judge_model,
+        "rubric_versions": versions,
+        "thresholds": {k: v for k, v in spec.to_config().items() if k in (
+            "min_judge_scores", "max_judge_scores", "min_official_score", "max_official_score")},
+        "sessions": {
+            "seen": selected.seen, "kept": len(kept),
+            "train": sum(k.part == "train" for k in kept), "val": sum(k.part == "val" for k in kept),
+            "mixed_in": sum(k.mixed_in for k in kept),
+            "without_examples": sum(1 for k in kept if not written_by[k.session_id]) if not limit_reached else None,
+            "rejected": dict(sorted(selected.rejected.items())),
+        },
+        "examples": {
+            "written": sinks["train"].lines + sinks["val"].lines, "train": sinks["train"].lines,
+            "val": sinks["val"].lines, "tokens": tokens["train"] + tokens["val"],
+            "train_tokens": tokens["train"], "val_tokens": tokens["val"], "longest_tokens": longest,
+            "left_out": dict(sorted(left_out.items())), "limit_reached": limit_reached,
+            "token_estimate": estimator(),
+        },
+        "mean_total_reward_kept": selected.mean_reward,
+        "mix": selected.mix,
+        "stale": selected.stale_lines(),
+        "histograms": {key: {"bins": BINS, "counts": counts[:BINS], "missing": counts[BINS]}
+                       for key, counts in selected.histograms.items()},
+    }
+
+
+def filter_traces(db_path: str | Path, output: str | Path | None = None, **keys: Any) -> FilterResult:
+    """Filter and export from Python with the `filter.*` keys of the command, e.g.
+    `filter_traces("traces.db", "sft.jsonl", min_judge_scores={"primary": 0.8}, val_fraction=0.1)`.
+    Without `output` nothing is written: the result says what would be kept."""
+    values = FilterSpec().to_config()
+    unknown = sorted(set(keys) - set(values))
+    if unknown:
+        raise SynthkitError(f"{unknown[0]} is not a filter key (keys: {', '.join(sorted(values))})")
+    node = OmegaConf.create({"filter": {**values, **keys}})
+    spec = spec_from_config(node.filter)
+    return run_filter(db_path, spec, None if output is None else Path(output))

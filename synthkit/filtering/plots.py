@@ -1,0 +1,79 @@
+"""PNG plots of a filter run and of a threshold sweep (matplotlib, imported only here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["plot_scores", "plot_sweep"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed, none opened
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_scores(stats: Mapping[str, Any], path: Path) -> Path | None:
+    """One histogram per judge score key, with its min and max thresholds marked."""
+    histograms = stats["histograms"]
+    if not histograms:
+        return None
+    plt = _pyplot()
+    thresholds = stats["thresholds"]
+    figure, axes = plt.subplots(len(histograms), 1, figsize=(7, 2.6 * len(histograms)), squeeze=False)
+    for axis, (key, histogram) in zip(axes[:, 0], histograms.items()):
+        bins = histogram["bins"]
+        axis.bar([(i + 0.5) / bins for i in range(bins)], histogram["counts"], width=1 / bins,
+                 color="#4c72b0", edgecolor="white")
+        for name, style in (("min_judge_scores", "-"), ("max_judge_scores", "--")):
+            value = thresholds[name].get(key)
+            if value is not None:
+                axis.axvline(value, color="#c44e52", linestyle=style, label=f"{name.split('_')[0]} {value:g}")
+        missing = f", {histogram['missing']} without a score" if histogram["missing"] else ""
+        axis.set_title(f"{key}{missing}", fontsize=10)
+        axis.set_xlim(0, 1)
+        axis.set_ylabel("sessions")
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=8)
+    axes[-1, 0].set_xlabel("score")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(figure)
+    return path
+
+
+def plot_sweep(rows: Sequence[Mapping[str, Any]], swept: str, others: Sequence[str], path: Path) -> Path | None:
+    """Kept sessions, examples, tokens and mean outcome reward against the first swept key;
+    one line per combination of the other swept keys (a cartesian sweep)."""
+    lines: dict[str, list[tuple[float, Mapping[str, Any]]]] = {}
+    for row in rows:
+        if isinstance(row.get(swept), int | float) and not isinstance(row.get(swept), bool):
+            label = ", ".join(f"{key}={row.get(key)}" for key in others)
+            lines.setdefault(label, []).append((row[swept], row))
+    if not lines:
+        return None
+    plt = _pyplot()
+    figure, axes = plt.subplots(2, 2, figsize=(9, 6), sharex=True)
+    for axis, (column, title) in zip(axes.flat, (
+            ("sessions_kept", "kept sessions"), ("examples", "examples"), ("tokens", "tokens"),
+            ("mean_total_reward_kept", "mean outcome reward of the kept"))):
+        for label, points in lines.items():
+            points.sort(key=lambda point: point[0])
+            ys = [row.get(column) for _, row in points]
+            axis.plot([x for x, _ in points], [float("nan") if y is None else y for y in ys], marker="o",
+                      label=label or None)
+        axis.set_title(title, fontsize=10)
+        axis.grid(alpha=0.3)
+    if others:
+        axes[0, 0].legend(fontsize=7)
+    for axis in axes[1]:
+        axis.set_xlabel(swept)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(figure)
+    return path

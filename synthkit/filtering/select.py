@@ -1,0 +1,215 @@
+"""Which sessions to keep: every condition checked per session, every rejection counted.
+
+One pass over light rows (id, time, metadata, outcome reward; never the trace content) in
+recording order. A session is rejected by the first condition it fails, in this order: split,
+task id, model, created_at, status, official score, judge scores. A missing score fails both a
+min and a max. Then the mix adds a seeded share from the lower band, and shuffle, offset,
+max_sessions and the validation split apply to the kept sessions.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from synthkit.errors import SynthkitError
+from synthkit.filtering.spec import FilterSpec
+from synthkit.traces import codec
+from synthkit.traces.model import SessionStatus
+from synthkit.traces.scores import ScoreIndex, describe_stale, score_index
+from synthkit.traces.store import TraceStore
+
+__all__ = ["BINS", "Kept", "Selected", "select_sessions"]
+
+BINS = 20  # histogram bins over [0, 1]
+CHUNK = 500
+LEFT_OUT_STATUSES = {SessionStatus.FAILED.value, SessionStatus.INCOMPLETE.value}
+
+
+@attrs.frozen
+class Kept:
+    """A kept session and what the export writes beside its examples."""
+
+    session_id: str
+    position: int  # in recording order
+    scores: Mapping[str, float | None]  # the judge score keys tested
+    total_reward: float | None
+    metadata: Mapping[str, Any]  # task_id, task_split, seed, model
+    mixed_in: bool = False  # drawn from the lower band by the mix
+    part: str = "train"  # or "val"
+
+
+@attrs.define
+class Selected:
+    kept: list[Kept]
+    seen: int
+    rejected: dict[str, int]
+    index: ScoreIndex
+    histograms: dict[str, list[int]]  # key -> counts per bin; the last entry counts missing scores
+    mix: dict[str, dict[str, int]]  # group -> high, wanted, available, drawn
+
+    def stale_lines(self) -> list[str]:
+        return describe_stale(self.index.stale)
+
+    @property
+    def mean_reward(self) -> float | None:
+        rewards = [k.total_reward for k in self.kept if k.total_reward is not None]
+        return sum(rewards) / len(rewards) if rewards else None
+
+
+def _rows(store: TraceStore) -> Iterator[list[tuple[str, Any, dict[str, Any], float | None]]]:
+    chunk = []
+    for row in store.db.conn.execute(
+            "SELECT s.session_id, s.created_at, s.metadata, (SELECT o.total_reward FROM outcome_rewards AS o "
+            "WHERE o.session_id = s.session_id ORDER BY o.id DESC LIMIT 1) "
+            "FROM session_traces AS s ORDER BY s.created_at, s.session_id"):
+        metadata = codec.loads(row[2], {})
+        chunk.append((row[0], row[1], metadata if isinstance(metadata, dict) else {}, row[3]))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _first_failure(spec: FilterSpec, created_at: Any, metadata: Mapping[str, Any],
+                   reward: float | None) -> str | None:
+    for key, name, allowed in (("task_split", "split", spec.splits), ("task_id", "task_id", spec.task_ids),
+                               ("model", "model", spec.models)):
+        if allowed and str(metadata.get(key)) not in allowed:
+            return name
+    if spec.min_created_at or spec.max_created_at:
+        moment = codec.parse_time(created_at)
+        if moment is None or (spec.min_created_at and moment < spec.min_created_at) \
+                or (spec.max_created_at and moment > spec.max_created_at):
+            return "created_at"
+    if not spec.include_failed and metadata.get("status") in LEFT_OUT_STATUSES:
+        return "status"
+    if spec.min_official_score is not None and (reward is None or reward < spec.min_official_score):
+        return "min_official_score"
+    if spec.max_official_score is not None and (reward is None or reward > spec.max_official_score):
+        return "max_official_score"
+    return None
+
+
+def _score_failure(thresholds: Mapping[str, float], scores: Mapping[str, float | None], name: str,
+                   above: bool) -> str | None:
+    for key, threshold in thresholds.items():
+        value = scores.get(key)
+        if value is None or (value < threshold if above else value > threshold):
+            return f"{name}.{key}"
+    return None
+
+
+def _check_keys(spec: FilterSpec, index: ScoreIndex) -> None:
+    known = set(index.known_keys())
+    for where, keys in (("min_judge_scores", spec.min_judge_scores), ("max_judge_scores", spec.max_judge_scores),
+                        ("mix.min_judge_scores", spec.mix_min_judge_scores)):
+        for key in keys:
+            if key not in known:
+                raise SynthkitError(f"filter.{where}.{key}: no session has a judge score {key!r} "
+                                    f"(known keys: {', '.join(sorted(known)) or 'none: judge the DB first'})")
+
+
+def select_sessions(store: TraceStore, spec: FilterSpec) -> Selected:
+    """Check every session of the DB against `spec`; a bad key or judge is a `SynthkitError`."""
+    conn = store.db.conn
+    try:
+        index = score_index(conn, spec.judge_model)
+    except ValueError as exc:
+        raise SynthkitError(f"filter.judge_model: {exc}") from None
+    _check_keys(spec, index)
+    keys = spec.score_keys()
+    histograms = {key: [0] * (BINS + 1) for key in keys}
+    rejected: Counter[str] = Counter()
+    high: list[Kept] = []
+    pool: list[tuple[Kept, str]] = []  # lower-band sessions with the condition they failed
+    seen = 0
+    for chunk in _rows(store):
+        candidates = []
+        for session_id, created_at, metadata, reward in chunk:
+            failure = _first_failure(spec, created_at, metadata, reward)
+            if failure:
+                rejected[failure] += 1
+            else:
+                candidates.append((session_id, metadata, reward, seen))
+            seen += 1
+        scores = index.scores(conn, [(c[0], c[1]) for c in candidates], keys) if keys else {}
+        for session_id, metadata, reward, position in candidates:
+            values = scores.get(session_id, {})
+            for key in keys:
+                value = values.get(key)
+                histograms[key][BINS if value is None else min(int(value * BINS), BINS - 1)] += 1
+            kept = Kept(session_id, position, values, reward,
+                        {k: metadata.get(k) for k in ("task_id", "task_split", "seed", "model")})
+            failure = _score_failure(spec.max_judge_scores, values, "max_judge_scores", above=False)
+            low = None if failure else _score_failure(spec.min_judge_scores, values, "min_judge_scores", above=True)
+            if failure is None and low is None:
+                high.append(kept)
+            elif failure is None and spec.mix_share and _score_failure(
+                    spec.mix_min_judge_scores, values, "mix", above=True) is None:
+                pool.append((kept, low))
+            else:
+                rejected[failure or low] += 1
+    kept, mix = _mix(spec, high, pool, rejected)
+    kept = _order(spec, kept, rejected)
+    return Selected(_split(spec, kept), seen, dict(rejected), index, histograms, mix)
+
+
+def _group(spec: FilterSpec, kept: Kept) -> str:
+    if spec.stratify_by is None:
+        return "all"
+    return str(kept.metadata.get("task_id" if spec.stratify_by == "task_id" else "task_split"))
+
+
+def _mix(spec: FilterSpec, high: list[Kept], pool: list[tuple[Kept, str]],
+         rejected: Counter[str]) -> tuple[list[Kept], dict[str, dict[str, int]]]:
+    """Add round(high * share / (1 - share)) lower-band sessions per group, drawn by seed."""
+    if not spec.mix_share:
+        return high, {}
+    rng = random.Random(spec.seed)
+    high_by: dict[str, list[Kept]] = defaultdict(list)
+    pool_by: dict[str, list[tuple[Kept, str]]] = defaultdict(list)
+    for item in high:
+        high_by[_group(spec, item)].append(item)
+    for item in pool:
+        pool_by[_group(spec, item[0])].append(item)
+    drawn: list[Kept] = []
+    report = {}
+    for group in sorted(set(high_by) | set(pool_by)):
+        wanted = round(len(high_by[group]) * spec.mix_share / (1 - spec.mix_share))
+        available = pool_by[group]
+        chosen = set(rng.sample(range(len(available)), min(wanted, len(available))))
+        for number, (item, failure) in enumerate(available):
+            if number in chosen:
+                drawn.append(attrs.evolve(item, mixed_in=True))
+            else:
+                rejected[failure] += 1
+        report[group] = {"high": len(high_by[group]), "wanted": wanted, "available": len(available),
+                         "drawn": len(chosen)}
+    return sorted([*high, *drawn], key=lambda k: k.position), report
+
+
+def _order(spec: FilterSpec, kept: list[Kept], rejected: Counter[str]) -> list[Kept]:
+    if spec.shuffle:
+        random.Random(spec.order_seed).shuffle(kept)
+    if spec.offset:
+        rejected["offset"] += min(spec.offset, len(kept))
+        kept = kept[spec.offset:]
+    if spec.max_sessions is not None and len(kept) > spec.max_sessions:
+        rejected["max_sessions"] += len(kept) - spec.max_sessions
+        kept = kept[:spec.max_sessions]
+    return kept
+
+
+def _split(spec: FilterSpec, kept: list[Kept]) -> list[Kept]:
+    """Hold out whole sessions: round(val_fraction * kept), at least one and never all."""
+    if not spec.val_fraction or len(kept) < 2:
+        return kept
+    size = min(max(round(spec.val_fraction * len(kept)), 1), len(kept) - 1)
+    held = set(random.Random(f"{spec.seed}:val").sample(sorted(k.session_id for k in kept), size))
+    return [attrs.evolve(k, part="val") if k.session_id in held else k for k in kept]
