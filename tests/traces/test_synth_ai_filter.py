@@ -7,6 +7,7 @@ filter runs there as a user would run it, on a DB written by synthkit's importer
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import venv
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from synthkit import LMCall, OutcomeReward, SessionTracer, ToolCall
 from synthkit.resources import sample
 from synthkit.traces.importers import import_chat_jsonl
+from tests.conftest import SYNTH_AI_DB
 
 pytestmark = pytest.mark.slow
 
@@ -84,3 +86,35 @@ def test_synth_ai_filter_reads_a_synthkit_db(synth_ai_python, tmp_path):
                            min_judge_scores={"quality": 0.8})
     assert {e["metadata"]["session_id"] for e in kept} == {"agent-1"}
     assert kept[0]["metadata"]["total_reward"] == 1
+
+
+def synthkit_kept(db: Path, **keys) -> set[str]:
+    from synthkit.filtering.export import filter_traces
+
+    return {kept.session_id for kept in filter_traces(db, **keys).kept}
+
+
+@pytest.mark.parametrize("thresholds", [
+    {"min_judge_scores": {"quality": 0.6}},
+    {"min_judge_scores": {"quality": 0.5, "progress": 0.3}, "min_official_score": 2, "splits": ["train"]},
+    {"max_official_score": 3, "models": ["gpt-4o-mini", "claude-3-5-sonnet-20241022"]},
+    {"min_created_at": "2025-11-01T12:00:00Z", "max_judge_scores": {"quality": 0.95},
+     "min_judge_scores": {"quality": 0.1}},
+])
+def test_synthkit_keeps_what_synth_ai_keeps(synth_ai_python, tmp_path, thresholds):
+    db = tmp_path / "synth_ai.db"
+    db.write_bytes(SYNTH_AI_DB.read_bytes())
+    theirs = {e["metadata"]["session_id"] for e in synth_ai_filter(
+        synth_ai_python, tmp_path, db=str(db), output="theirs.jsonl", **thresholds)}
+    assert theirs and theirs == synthkit_kept(db, **thresholds)
+
+
+def test_a_missing_score_fails_a_max_here_and_passes_in_synth_ai(synth_ai_python, tmp_path):
+    db = tmp_path / "synth_ai.db"
+    db.write_bytes(SYNTH_AI_DB.read_bytes())
+    theirs = {e["metadata"]["session_id"] for e in synth_ai_filter(
+        synth_ai_python, tmp_path, db=str(db), output="theirs.jsonl", max_judge_scores={"quality": 0.7})}
+    ours = synthkit_kept(db, max_judge_scores={"quality": 0.7})
+    no_quality = {r[0] for r in sqlite3.connect(db).execute(
+        "SELECT session_id FROM session_traces WHERE json_extract(metadata, '$.judge_scores.quality') IS NULL")}
+    assert no_quality and theirs - ours == no_quality and ours <= theirs

@@ -1,0 +1,131 @@
+"""What the filter writes: OpenAI chat examples with provenance, written atomically."""
+
+from __future__ import annotations
+
+import json
+
+import attrs
+import pytest
+
+from synthkit import Message
+from synthkit.errors import SynthkitError
+from synthkit.filtering import export
+from synthkit.filtering.export import filter_traces
+from synthkit.filtering.validate import validate_file
+from synthkit.traces.store import TraceWriter
+from tests.factories import IMAGE, TOOLS, make_session
+from tests.filtering.conftest import primary
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_one_example_per_call_with_tools_multimodal_content_and_provenance(graded_db, tmp_path):
+    out = tmp_path / "sft.jsonl"
+    result = filter_traces(graded_db, out, min_judge_scores={"primary": primary(17)}, dedup=False)
+    written = lines(out)
+    assert [e["metadata"]["session_id"] for e in written] == ["s17", "s19"]
+    example = written[0]
+    assert [m["role"] for m in example["messages"]] == ["system", "user", "user", "assistant"]
+    assert example["messages"][2]["content"][1] == IMAGE and example["tools"] == list(TOOLS)
+    assert example["messages"][3] == {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "interact",
+                                                          "arguments": '{"actions": ["move_left", "do"]}'}}]}
+    assert example["metadata"] == {
+        "session_id": "s17", "scores": {"primary": pytest.approx(primary(17))},
+        "rubric_versions": result.stats["rubric_versions"], "judge_model": None, "task_id": "a",
+        "split": "test", "seed": 17, "model": "m2", "total_reward": 17.0, "mixed_in": False}
+    assert set(example["metadata"]["rubric_versions"]) == {"RubricHalf", "RubricTarget"}
+    assert "木" in out.read_text(encoding="utf-8") and "🛠️" in out.read_text(encoding="utf-8")
+    assert result.stats["examples"]["left_out"] == {"errored LM call": 2}  # each session's failed call
+    report = validate_file(out)
+    assert (report.examples, report.errors) == (2, [])
+
+
+def test_duplicates_are_written_once(graded_db, tmp_path):
+    # every session of the test DB recorded the same conversation
+    result = filter_traces(graded_db, tmp_path / "sft.jsonl", min_judge_scores={"primary": primary(15)})
+    assert result.examples == 1 and result.stats["examples"]["left_out"]["duplicate"] == 3
+
+
+def test_session_granularity_and_no_metadata(graded_db, tmp_path):
+    out = tmp_path / "sft.jsonl"
+    filter_traces(graded_db, out, granularity="session", metadata=False, dedup=False,
+                  min_judge_scores={"primary": primary(17)})
+    written = lines(out)
+    assert len(written) == 2 and all(set(e) == {"messages", "tools"} for e in written)
+
+
+def test_limit_and_max_tokens(graded_db, tmp_path):
+    limited = filter_traces(graded_db, tmp_path / "a.jsonl", dedup=False, limit=3)
+    assert limited.examples == 3 and limited.stats["examples"]["limit_reached"]
+    assert len(lines(tmp_path / "a.jsonl")) == 3
+    short = filter_traces(graded_db, tmp_path / "b.jsonl", dedup=False, max_tokens_per_example=10)
+    assert short.examples == 0 and short.stats["examples"]["left_out"]["longer than max_tokens_per_example"] == 19
+    assert not (tmp_path / "b.jsonl").exists()  # nothing to write: no empty file either
+
+
+def test_the_validation_split_never_shares_a_session(graded_db, tmp_path):
+    out = tmp_path / "sft.jsonl"
+    result = filter_traces(graded_db, out, dedup=False, val_fraction=0.2, seed=5)
+    assert result.outputs == (out, tmp_path / "val.jsonl")
+    train = {e["metadata"]["session_id"] for e in lines(out)}
+    val = {e["metadata"]["session_id"] for e in lines(tmp_path / "val.jsonl")}
+    assert len(val) == 4 and len(train) == 15 and not train & val
+    assert result.stats["examples"]["val"] == 4
+    assert export.val_path(tmp_path / "train.jsonl") == tmp_path / "train.val.jsonl"
+
+
+def test_an_existing_output_is_never_overwritten_unless_asked(graded_db, tmp_path):
+    out = tmp_path / "sft.jsonl"
+    out.write_text("precious\n")
+    with pytest.raises(SynthkitError, match="sft.jsonl exists; set filter.overwrite=true to replace it"):
+        filter_traces(graded_db, out)
+    assert out.read_text() == "precious\n"
+    filter_traces(graded_db, out, overwrite=True)
+    assert lines(out)[0]["metadata"]["session_id"] == "s00"
+
+
+def test_a_failed_export_leaves_no_file(graded_db, tmp_path, monkeypatch):
+    calls = []
+
+    def failing(example):
+        calls.append(example)
+        if len(calls) == 3:
+            raise RuntimeError("disk on fire")
+        return 10
+
+    monkeypatch.setattr(export, "count_tokens", failing)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        filter_traces(graded_db, tmp_path / "sft.jsonl", dedup=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graded.db"]
+
+
+def write_db(path, sessions):
+    with TraceWriter.open(path, create=True) as writer:
+        for session in sessions:
+            writer.write_session(session)
+    return path
+
+
+def test_sessions_without_lm_calls_fall_back_to_messages_then_prompt(tmp_path):
+    base = make_session("chat")
+    chat = attrs.evolve(base, events=())
+    bare = attrs.evolve(make_session("eval"), events=(), messages=(),
+                        metadata={"prompt": "2+2? ½", "completion": "4"})
+    odd = attrs.evolve(make_session("odd"), events=(), messages=(
+        Message(role="developer", content="be brief"), Message(role="user", content="hi"),
+        Message(role="assistant", content="hello")))
+    db = write_db(tmp_path / "t.db", [chat, bare, odd])
+    out = tmp_path / "sft.jsonl"
+    result = filter_traces(db, out, min_judge_scores={}, metadata=False)
+    written = lines(out)
+    # the messages table: one example per assistant reply, system prompt included
+    assert [[m["role"] for m in e["messages"]] for e in written[:2]] == [
+        ["system", "user", "assistant"], ["system", "user", "assistant", "assistant"]]
+    assert written[1]["messages"][-1]["tool_calls"][0]["id"] == "call_1"
+    assert written[2:] == [{"messages": [{"role": "user", "content": "2+2? ½"}, {"role": "assistant", "content": "4"}]}]
+    # what does not fit the format is left out and counted, never written
+    assert result.stats["examples"]["left_out"] == {
+        "not valid for fine-tuning: role 'developer' is not one of system, user, assistant, tool, function": 1}

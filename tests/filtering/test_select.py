@@ -1,0 +1,117 @@
+"""Which sessions the filter keeps, condition by condition, on a DB graded by synthkit."""
+
+from __future__ import annotations
+
+import pytest
+
+from synthkit.errors import SynthkitError
+from synthkit.filtering.export import filter_traces
+from tests.filtering.conftest import N, primary, target
+
+
+def kept(db, **keys) -> list[str]:
+    return [k.session_id for k in filter_traces(db, **keys).kept]
+
+
+def ids(numbers) -> list[str]:
+    return [f"s{i:02d}" for i in numbers]
+
+
+USABLE = [i for i in range(N) if i != 18]  # s18 failed
+
+
+def test_thresholds_are_inclusive_on_every_kind_of_key(graded_db):
+    assert kept(graded_db, min_judge_scores={"RubricTarget": target(10)}) == ids(i for i in USABLE if i >= 10)
+    assert kept(graded_db, min_judge_scores={"RubricHalf.half": target(10) / 2}) == ids(i for i in USABLE if i >= 10)
+    assert kept(graded_db, max_judge_scores={"primary": primary(3)}) == ids(range(4))
+    assert kept(graded_db, min_judge_scores={"quality": 0.8}) == ids(USABLE)  # a metadata key
+
+
+def test_a_nested_override_means_rubric_dot_criterion(graded_db):
+    assert kept(graded_db, min_judge_scores={"RubricTarget": {"target": target(15)}}) == ids([15, 16, 17, 19])
+
+
+def test_a_missing_score_fails_a_min_and_a_max(graded_db):
+    # sessions without an outcome reward fail official-score bounds both ways (s19 has none)
+    assert "s19" not in kept(graded_db, min_official_score=0)
+    assert "s19" not in kept(graded_db, max_official_score=100)
+    assert kept(graded_db, min_official_score=5, max_official_score=7) == ids([5, 6, 7])
+
+
+def test_selection_fields(graded_db):
+    assert kept(graded_db, splits=["test"]) == ids(i for i in USABLE if i % 2)
+    assert kept(graded_db, task_ids=["b"], models=["m1"]) == ids([2, 3, 6, 7])
+    assert kept(graded_db, min_created_at="2026-05-01T12:05:00Z", max_created_at="2026-05-01T12:07:00.123456Z") \
+        == ids([5, 6, 7])
+    assert kept(graded_db, include_failed=True) == ids(range(N))
+
+
+def test_order_offset_max_sessions_and_shuffle(graded_db):
+    assert kept(graded_db, offset=3, max_sessions=2) == ids([3, 4])
+    shuffled = kept(graded_db, shuffle=True, seed=7)
+    assert sorted(shuffled) == ids(USABLE) and shuffled != ids(USABLE)
+    assert kept(graded_db, shuffle=True, seed=7) == shuffled
+    assert kept(graded_db, shuffle=True, shuffle_seed=8) != shuffled
+
+
+def test_rejections_are_counted_by_first_failing_condition(graded_db):
+    stats = filter_traces(graded_db, splits=["train"], min_judge_scores={"primary": primary(10)}).stats
+    assert stats["sessions"]["seen"] == N
+    assert stats["sessions"]["rejected"] == {"split": 10, "status": 1, "min_judge_scores.primary": 5}
+    assert stats["sessions"]["kept"] == 4
+
+
+def test_the_mix_draws_a_seeded_share_from_the_lower_band(graded_db):
+    result = filter_traces(graded_db, min_judge_scores={"primary": primary(15)}, seed=1,
+                           mix={"share": 0.5, "min_judge_scores": {"primary": primary(5)}})
+    high = [k.session_id for k in result.kept if not k.mixed_in]
+    mixed = [k.session_id for k in result.kept if k.mixed_in]
+    assert high == ids([15, 16, 17, 19]) and len(mixed) == 4
+    assert set(mixed) <= set(ids(range(5, 15)))
+    assert result.stats["mix"] == {"all": {"high": 4, "wanted": 4, "available": 10, "drawn": 4}}
+    again = filter_traces(graded_db, min_judge_scores={"primary": primary(15)}, seed=1,
+                          mix={"share": 0.5, "min_judge_scores": {"primary": primary(5)}})
+    assert [k.session_id for k in again.kept] == [k.session_id for k in result.kept]
+
+
+def test_the_mix_can_be_kept_within_each_group(graded_db):
+    result = filter_traces(graded_db, min_judge_scores={"primary": primary(16)}, stratify_by="split",
+                           mix={"share": 0.5, "min_judge_scores": {}})
+    assert result.stats["mix"] == {"test": {"high": 2, "wanted": 2, "available": 8, "drawn": 2},
+                                   "train": {"high": 1, "wanted": 1, "available": 8, "drawn": 1}}
+    mixed = {k.session_id: k.metadata["task_split"] for k in result.kept if k.mixed_in}
+    assert sorted(mixed.values()) == ["test", "test", "train"]
+
+
+def test_val_split_holds_out_whole_sessions_by_seed(graded_db):
+    result = filter_traces(graded_db, val_fraction=0.25, seed=3)
+    val = {k.session_id for k in result.kept if k.part == "val"}
+    assert len(val) == round(0.25 * len(USABLE))
+    assert val == {k.session_id for k in filter_traces(graded_db, val_fraction=0.25, seed=3).kept if k.part == "val"}
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"min_judge_scores": {"nope": 0.5}}, "filter.min_judge_scores.nope: no session has a judge score 'nope' "
+     "(known keys: RubricHalf, RubricHalf.half, RubricTarget, RubricTarget.target, primary, quality)"),
+    ({"min_judge_scores": {"primary": 1.2}}, "filter.min_judge_scores.primary is 1.2: judge scores lie between 0 and 1"),
+    ({"min_judge_scores": {"primary": float("nan")}}, "filter.min_judge_scores.primary must be a number between 0 and 1, not nan"),
+    ({"max_judge_scores": {"primary": "high"}}, "filter.max_judge_scores.primary must be a number between 0 and 1, not 'high'"),
+    ({"min_judge_scores": {"primary": 0.8}, "max_judge_scores": {"primary": 0.2}},
+     "filter.min_judge_scores.primary (0.8) is above filter.max_judge_scores.primary (0.2): nothing can pass"),
+    ({"min_official_score": 3, "max_official_score": 1}, "filter.min_official_score is above filter.max_official_score"),
+    ({"min_official_score": float("inf")}, "filter.min_official_score must be a number, not inf"),
+    ({"judge_model": "gpt-4o"}, "filter.judge_model: judge model 'gpt-4o' has no judge results in this DB (judge models: none)"),
+    ({"offset": -1}, "filter.offset must be a whole number >= 0, not -1"),
+    ({"limit": 0}, "filter.limit must be a whole number > 0, not 0"),
+    ({"val_fraction": 1}, "filter.val_fraction must be at least 0 and below 1, not 1"),
+    ({"shuffle_seed": 3}, "filter.shuffle_seed is set but filter.shuffle is false"),
+    ({"mix": {"share": 0.2, "min_judge_scores": {}}}, "filter.mix.share needs filter.min_judge_scores"),
+    ({"stratify_by": "model"}, "filter.stratify_by must be one of task_id, split, not 'model'"),
+    ({"granularity": "turn"}, "filter.granularity must be one of call, session, not 'turn'"),
+    ({"min_created_at": "last week"}, "filter.min_created_at must be an ISO-8601 time"),
+    ({"colour": "red"}, "colour is not a filter key"),
+])
+def test_bad_values_are_one_clear_error(graded_db, keys, message):
+    with pytest.raises(SynthkitError) as caught:
+        filter_traces(graded_db, **keys)
+    assert str(caught.value).startswith(message)

@@ -1,0 +1,92 @@
+"""The fine-tuning format checks, on single examples and on files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from synthkit.errors import SynthkitError
+from synthkit.filtering.validate import check_example, validate_file
+
+CALL = {"id": "c1", "type": "function", "function": {"name": "interact", "arguments": '{"a": 1}'}}
+TOOLS = [{"type": "function", "function": {"name": "interact", "parameters": {}}}]
+
+
+def chat(*messages, **extra):
+    return {"messages": list(messages), **extra}
+
+
+def user(text="hi"):
+    return {"role": "user", "content": text}
+
+
+def assistant(text="hello", **extra):
+    return {"role": "assistant", "content": text, **extra}
+
+
+GOOD = [
+    chat({"role": "system", "content": "Be kind."}, user(), assistant()),
+    chat(user(), assistant(None, tool_calls=[CALL]), {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+         assistant("done"), tools=TOOLS),
+    chat(user([{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "data:x"}}]),
+         assistant("a cat", weight=1)),
+]
+
+
+@pytest.mark.parametrize("example", GOOD)
+def test_good_examples_pass(example):
+    found = check_example(example)
+    assert (found.errors, found.warnings) == ([], [])
+
+
+@pytest.mark.parametrize(("example", "error"), [
+    ([1, 2], "not a JSON object but list"),
+    ({"messages": []}, "no messages list"),
+    (chat(user(), {"role": "bot", "content": "x"}), "message 1: role 'bot' is not one of"),
+    (chat(user(), assistant(), user()), "the last message is not an assistant message"),
+    (chat(user(), assistant(""), ), "message 1: empty content"),
+    (chat(user(), {"role": "system", "content": "late"}, assistant()), "message 1: a system message after"),
+    (chat(assistant(), user(), assistant()), "message 0: an assistant message before any user message"),
+    (chat(user(), assistant(None, tool_calls=[{**CALL, "function": {"name": "f", "arguments": {"a": 1}}}])),
+     "message 1 tool_calls[0]: arguments must be a JSON string, not dict"),
+    (chat(user(), assistant(None, tool_calls=[{**CALL, "function": {"name": "f", "arguments": "{oops"}}])),
+     "message 1 tool_calls[0]: arguments are not valid JSON"),
+    (chat(user(), assistant(None, tool_calls=[{"function": {"name": "f", "arguments": "{}"}, "type": "function"}])),
+     "message 1 tool_calls[0]: has no id"),
+    (chat(user(), {"role": "tool", "tool_call_id": "zz", "content": "ok"}, assistant()),
+     "message 1: tool message answers no open call id ('zz')"),
+    (chat(user(), assistant(extra_key=1)), "message 1: unknown keys extra_key"),
+    (chat(user(), assistant(weight=2)), "message 1: weight must be 0 or 1"),
+])
+def test_each_broken_example_names_its_problem(example, error):
+    assert any(e.startswith(error) for e in check_example(example).errors), check_example(example).errors
+
+
+def test_warnings_are_what_strict_uploaders_reject():
+    found = check_example(chat(user(), assistant(None, tool_calls=[CALL]), metadata={"session_id": "s"}))
+    assert found.errors == []
+    assert found.warnings == ["extra top-level keys: metadata", "tool calls without a tools list"]
+
+
+def test_a_file_is_checked_line_by_line(tmp_path):
+    path = tmp_path / "sft.jsonl"
+    rows = [json.dumps(GOOD[0]), "{not json", "", json.dumps(chat(user(), user())),
+            json.dumps({**GOOD[0], "metadata": {}}), json.dumps(chat(user("x" * 4000), assistant()))]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    report = validate_file(path, max_tokens=500)
+    assert report.examples == 4
+    assert [(line, text.split(":")[0]) for line, text in report.errors[:3]] == [
+        (2, "not valid JSON"), (3, "empty line"), (4, "the last message is not an assistant message")]
+    longest = report.longest[1]
+    assert longest > 500 and report.errors[3:] == [(6, f"about {longest} tokens, above max_tokens=500")]
+    assert report.warnings == [(5, "extra top-level keys: metadata")]
+    assert report.longest[0] == 6 and report.failed(strict=False)
+
+
+def test_a_missing_or_binary_file_is_one_clear_error(tmp_path):
+    with pytest.raises(SynthkitError, match="no such file"):
+        validate_file(tmp_path / "nope.jsonl")
+    (tmp_path / "bin.jsonl").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(SynthkitError, match="is not UTF-8 text"):
+        validate_file(tmp_path / "bin.jsonl")
