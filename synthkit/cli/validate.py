@@ -12,6 +12,10 @@ from synthkit.filtering.tokens import estimator
 from synthkit.filtering.validate import validate_file
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     options = cfg.validate
     strict = checks.flag(options, "strict")
@@ -25,8 +29,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if len(problems) > show:
         print(f"... and {len(problems) - show} more")
     longest = f"; longest: line {report.longest[0]}, about {report.longest[1]} tokens" if report.longest else ""
-    print(f"{report.path}: {report.examples} examples, about {report.tokens} tokens ({estimator()}){longest}; "
-          f"{len(report.errors)} errors, {len(report.warnings)} warnings")
+    print(f"{report.path}: {_count(report.examples, 'example')}, about {report.tokens} tokens ({estimator()}){longest}; "
+          f"{_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}")
     result = {"examples": report.examples, "errors": len(report.errors), "warnings": len(report.warnings),
               "tokens": report.tokens}
     if report.failed(strict):

@@ -1,0 +1,145 @@
+"""`synthkit filter`, `synthkit rerun` and `synthkit validate` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from synthkit.cli.experiment import file_digest
+from tests.cli.test_cli import assert_one_line_error
+from tests.conftest import SYNTH_AI_DB
+from tests.filtering.conftest import graded_db_template, primary  # noqa: F401 (a fixture)
+
+
+@pytest.fixture
+def project(tmp_path, graded_db_template):  # noqa: F811
+    shutil.copy(graded_db_template, tmp_path / "traces.db")
+    return tmp_path
+
+
+def run_dirs(project, command="filter"):
+    folder = project / "experiments" / command
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("multirun")) if folder.exists() else []
+
+
+def test_a_run_writes_examples_stats_plot_and_a_manifest(run_cli, project, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-written-anywhere")
+    result = run_cli("filter", "db.path=traces.db", "filter=initial", "filter.val_fraction=0.3", "filter.dedup=false")
+    assert result.exit_code == 0, result.err
+    assert "sessions: 20 seen, 3 kept (2 train, 1 val)" in result.out  # s16, s17, s19
+    assert "rejected by min_judge_scores.primary: 16" in result.out and "rejected by status: 1" in result.out
+    (run_dir,) = run_dirs(project)
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        ".hydra", "filter.log", "manifest.json", "scores.png", "sft.jsonl", "stats.json", "val.jsonl"]
+    stats = json.loads((run_dir / "stats.json").read_text())
+    assert stats["thresholds"]["min_judge_scores"] == {"primary": 0.6}
+    assert sum(stats["histograms"]["primary"]["counts"]) == 19
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["db"]["path"] == str(project / "traces.db")
+    assert set(manifest["rubric_versions"]) == {"RubricHalf", "RubricTarget"}
+    for name in ("sft.jsonl", "val.jsonl", "stats.json", "scores.png"):
+        assert manifest["outputs"][str(run_dir / name)] == file_digest(run_dir / name)
+    assert (run_dir / "scores.png").read_bytes()[:4] == b"\x89PNG"
+    for path in project.rglob("*"):
+        if path.is_file():
+            assert b"sk-never-written-anywhere" not in path.read_bytes(), path
+
+
+def test_nothing_kept_is_a_distinct_exit_with_the_stats_kept(run_cli, project):
+    result = run_cli("filter", "db.path=traces.db", "filter=high")
+    assert_one_line_error(result, "synthkit filter: error: no session matched the filter; see ", code=4)
+    (run_dir,) = run_dirs(project)
+    assert json.loads((run_dir / "stats.json").read_text())["sessions"]["rejected"] == {
+        "min_judge_scores.primary": 19, "status": 1}
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "finished with errors"
+    assert not (run_dir / "sft.jsonl").exists()
+
+
+def test_a_sweep_summarises_every_job_even_one_that_kept_nothing(run_cli, project):
+    result = run_cli("filter", "db.path=traces.db", "filter=none", "-m",
+                     "filter.min_judge_scores.primary=0.3,0.6,0.8", "filter.min_official_score=0,10")
+    assert result.exit_code == 0, result.err
+    (root,) = (project / "experiments" / "filter").glob("multirun_*")
+    assert (root / "multirun.yaml").is_file() and (root / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    with (root / "sweep_summary.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["filter.min_judge_scores.primary"], r["filter.min_official_score"], r["sessions_kept"]) for r in rows] \
+        == [("0.3", "0", "10"), ("0.3", "10", "8"), ("0.6", "0", "2"), ("0.6", "10", "2"), ("0.8", "0", "0"),
+            ("0.8", "10", "0")]
+    assert all(r["status"] == "completed" for r in rows)
+    markdown = (root / "sweep_summary.md").read_text()
+    assert markdown.startswith("| job | filter.min_judge_scores.primary | filter.min_official_score |")
+    assert "| 4 | 0.8 | 0 |" in markdown
+
+
+def test_thresholds_on_new_keys_need_no_plus(run_cli, project):
+    result = run_cli("filter", "db.path=traces.db", "filter=none", "filter.min_judge_scores.RubricTarget.target=0.9")
+    assert result.exit_code == 0, result.err
+    assert "sessions: 20 seen, 1 kept" in result.out  # s19 (s18 failed)
+
+
+def test_rerun_reproduces_the_outputs_byte_for_byte(run_cli, project):
+    first = run_cli("filter", "db.path=traces.db", "filter=none", "filter.shuffle=true", "filter.seed=4",
+                    "filter.val_fraction=0.2", "filter.dedup=false")
+    assert first.exit_code == 0, first.err
+    (original,) = run_dirs(project)
+    again = run_cli("rerun", str(original))
+    assert again.exit_code == 0, again.err
+    (replayed,) = [d for d in run_dirs(project) if d != original]
+    for name in ("sft.jsonl", "val.jsonl", "stats.json"):
+        assert (replayed / name).read_bytes() == (original / name).read_bytes(), name
+    assert (replayed / ".hydra" / "overrides.yaml").read_text() == (original / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_rerun_of_something_else_is_one_line(run_cli, project):
+    assert_one_line_error(run_cli("rerun", str(project)), "is not a run directory")
+    assert_one_line_error(run_cli("rerun"), "usage: synthkit rerun <run dir>")
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (("db.path=nowhere.db",), "trace DB not found: nowhere.db"),
+    (("filter.min_judge_scores.speed=0.5",), "filter.min_judge_scores.speed: no session has a judge score 'speed'"),
+    (("filter.output=out/sft.jsonl",), "filter.output: the folder out does not exist"),
+])
+def test_mistakes_are_one_line_and_leave_no_run_directory(run_cli, project, args, fragment):
+    assert_one_line_error(run_cli("filter", "db.path=traces.db", *args), fragment)
+    assert run_dirs(project) == []
+
+
+def test_an_existing_output_is_kept(run_cli, project):
+    (project / "sft.jsonl").write_text("mine\n")
+    assert_one_line_error(run_cli("filter", "db.path=traces.db", "filter.output=sft.jsonl"),
+                          "sft.jsonl exists; set filter.overwrite=true to replace it")
+    assert (project / "sft.jsonl").read_text() == "mine\n"
+    assert run_cli("filter", "db.path=traces.db", "filter=initial", "filter.output=sft.jsonl",
+                   "filter.overwrite=true").exit_code == 0
+    assert (project / "sft.jsonl").read_text() != "mine\n"
+
+
+def test_a_synth_ai_db_filters_on_its_own_judges(run_cli, tmp_path):
+    shutil.copy(SYNTH_AI_DB, tmp_path / "synth.db")
+    result = run_cli("filter", "db.path=synth.db", "filter=none", "filter.min_judge_scores.quality=0.6")
+    assert result.exit_code == 0, result.err
+    assert "sessions: 60 seen, 34 kept" in result.out
+    assert_one_line_error(run_cli("filter", "db.path=synth.db"),
+                          "filter.min_judge_scores.primary: no session has a judge score 'primary' "
+                          "(known keys: progress, quality)")
+
+
+def test_validate_reports_lines_and_exits_by_severity(run_cli, project):
+    assert run_cli("filter", "db.path=traces.db", "filter=initial", "filter.output=sft.jsonl").exit_code == 0
+    good = run_cli("validate", "path=sft.jsonl")
+    assert good.exit_code == 0, good.err
+    assert "sft.jsonl: 1 example, about" in good.out and "0 errors, 1 warning" in good.out
+    strict = run_cli("validate", "path=sft.jsonl", "validate.strict=true")
+    assert strict.exit_code == 1 and "sft.jsonl:1: warning: extra top-level keys: metadata" in strict.out
+    (project / "bad.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\nnot json\n')
+    bad = run_cli("validate", "path=bad.jsonl")
+    assert bad.exit_code == 1
+    assert "bad.jsonl:1: error: the last message is not an assistant message" in bad.out
+    assert "bad.jsonl:2: error: not valid JSON" in bad.out
+    assert_one_line_error(run_cli("validate", "path=missing.jsonl"), "no such file: missing.jsonl")
+    assert not (project / "experiments" / "validate").exists()
