@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from synthkit.errors import SynthkitError
+from synthkit.filtering.export import FilterResult, filter_traces
 from synthkit.judging.llm import JudgeSettings
 from synthkit.judging.runner import RunSummary, judge_traces
 from synthkit.rubrics.api import Rubric, criterion, judge, mark, skip
@@ -35,6 +36,7 @@ __all__ = [
     "Event",
     "EventReward",
     "EventType",
+    "FilterResult",
     "LMCall",
     "GradeResult",
     "JudgeSettings",
@@ -58,6 +60,7 @@ __all__ = [
     "criterion",
     "example",
     "examples_from",
+    "filter_traces",
     "grade",
     "judge",
     "judge_traces",
