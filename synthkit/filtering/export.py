@@ -37,7 +37,7 @@ CHUNK = 200
 class FilterResult:
     """What a filter run kept and wrote; `stats` is what `stats.json` holds."""
 
-    kept: tuple[Kept, ...]
+    kept: tuple[Kept, ...]  # from `filter_traces`; the command does not collect them
     stats: dict[str, Any]
     outputs: tuple[Path, ...]
 
@@ -108,10 +108,15 @@ def _line_metadata(kept: Kept, selected: Selected, versions: dict[str, str]) -> 
             "mixed_in": kept.mixed_in}
 
 
-def _examples(store: TraceStore, kept: list[Kept], spec: FilterSpec,
+def _examples(store: TraceStore, selected: Selected, spec: FilterSpec, kept: list[Kept] | None,
               left_out: Counter[str]) -> Iterator[tuple[Kept, dict[str, Any]]]:
-    for start in range(0, len(kept), CHUNK):
-        chunk = kept[start:start + CHUNK]
+    """The examples of the kept sessions in order, read chunk by chunk; with `kept`, every
+    kept session's details are collected there too."""
+    conn, keys = store.db.conn, spec.score_keys()
+    for start in range(0, len(selected.picks), CHUNK):
+        chunk = selected.details(conn, selected.picks[start:start + CHUNK], keys)
+        if kept is not None:
+            kept.extend(chunk)
         conversations = store.conversations([k.session_id for k in chunk])
         bare = [k.session_id for k in chunk if conversations[k.session_id] == ((), ())]
         fallback = _metadata(store, bare) if bare else {}
@@ -131,8 +136,10 @@ def _metadata(store: TraceStore, session_ids: list[str]) -> dict[str, dict[str, 
             if isinstance(value := codec.loads(text, {}), dict)}
 
 
-def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None) -> FilterResult:
-    """Select, build and write (no files when `output` is None); the result says what and why."""
+def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
+               collect: bool = False) -> FilterResult:
+    """Select, build and write (no files when `output` is None); the result says what and why,
+    and with `collect` lists every kept session with its scores (memory grows with them)."""
     outputs = [] if output is None else [output, val_path(output)] if spec.val_fraction else [output]
     _check_outputs(outputs, spec.overwrite)
     with TraceStore.open(db_path) as store:
@@ -144,11 +151,12 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None) -> Fi
         left_out: Counter[str] = Counter()
         written_by: Counter[str] = Counter()
         seen_digests: set[bytes] = set()
+        kept: list[Kept] | None = [] if collect else None
         tokens = {"train": 0, "val": 0}
         longest = 0
         limit_reached = False
         try:
-            for item, example in _examples(store, selected.kept, spec, left_out):
+            for item, example in _examples(store, selected, spec, kept, left_out):
                 if spec.limit is not None and sum(written_by.values()) >= spec.limit:
                     limit_reached = True
                     break
@@ -161,8 +169,8 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None) -> Fi
                     left_out["longer than max_tokens_per_example"] += 1
                     continue
                 if spec.dedup:
-                    digest = hashlib.sha256(json.dumps(example, sort_keys=True, ensure_ascii=False)
-                                            .encode()).digest()
+                    digest = hashlib.blake2b(json.dumps(example, sort_keys=True, ensure_ascii=False)
+                                             .encode(), digest_size=16).digest()
                     if digest in seen_digests:
                         left_out["duplicate"] += 1
                         continue
@@ -173,29 +181,33 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None) -> Fi
                 written_by[item.session_id] += 1
                 tokens[item.part] += count
                 longest = max(longest, count)
+            if kept is not None and limit_reached:  # the rest of the kept sessions, without examples
+                done = len(kept)
+                for start in range(done, len(selected.picks), CHUNK):
+                    kept.extend(selected.details(store.db.conn, selected.picks[start:start + CHUNK], keys))
             written = [p for p in (sinks["train"].commit(), sinks["val"].commit()) if p is not None]
         except BaseException:
             for sink in sinks.values():
                 sink.discard()
             raise
     stats = _stats(spec, selected, sinks, tokens, longest, left_out, written_by, limit_reached, versions)
-    return FilterResult(tuple(selected.kept), stats, tuple(written))
+    return FilterResult(tuple(kept or ()), stats, tuple(written))
 
 
 def _stats(spec: FilterSpec, selected: Selected, sinks: dict[str, _Sink], tokens: dict[str, int],
            longest: int, left_out: Counter[str], written_by: Counter[str], limit_reached: bool,
            versions: dict[str, str]) -> dict[str, Any]:
-    kept = selected.kept
+    picks = selected.picks
     return {
         "judge_model": selected.index.judge_model,
         "rubric_versions": versions,
         "thresholds": {k: v for k, v in spec.to_config().items() if k in (
             "min_judge_scores", "max_judge_scores", "min_official_score", "max_official_score")},
         "sessions": {
-            "seen": selected.seen, "kept": len(kept),
-            "train": sum(k.part == "train" for k in kept), "val": sum(k.part == "val" for k in kept),
-            "mixed_in": sum(k.mixed_in for k in kept),
-            "without_examples": sum(1 for k in kept if not written_by[k.session_id]) if not limit_reached else None,
+            "seen": selected.seen, "kept": len(picks),
+            "train": sum(p.part == "train" for p in picks), "val": sum(p.part == "val" for p in picks),
+            "mixed_in": sum(p.mixed_in for p in picks),
+            "without_examples": sum(1 for p in picks if not written_by[p.session_id]) if not limit_reached else None,
             "rejected": dict(sorted(selected.rejected.items())),
         },
         "examples": {
@@ -223,4 +235,4 @@ def filter_traces(db_path: str | Path, output: str | Path | None = None, **keys:
         raise SynthkitError(f"{unknown[0]} is not a filter key (keys: {', '.join(sorted(values))})")
     node = OmegaConf.create({"filter": {**values, **keys}})
     spec = spec_from_config(node.filter)
-    return run_filter(db_path, spec, None if output is None else Path(output))
+    return run_filter(db_path, spec, None if output is None else Path(output), collect=True)

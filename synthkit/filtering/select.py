@@ -4,12 +4,15 @@ One pass over light rows (id, time, metadata, outcome reward; never the trace co
 recording order. A session is rejected by the first condition it fails, in this order: split,
 task id, model, created_at, status, official score, judge scores. A missing score fails both a
 min and a max. Then the mix adds a seeded share from the lower band, and shuffle, offset,
-max_sessions and the validation split apply to the kept sessions.
+max_sessions and the validation split apply to the kept sessions. Only a small `Pick` per kept
+session stays in memory; the export reads the rest again, chunk by chunk.
 """
 
 from __future__ import annotations
 
+import heapq
 import random
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -23,29 +26,39 @@ from synthkit.traces.model import SessionStatus
 from synthkit.traces.scores import ScoreIndex, describe_stale, score_index
 from synthkit.traces.store import TraceStore
 
-__all__ = ["BINS", "Kept", "Selected", "select_sessions"]
+__all__ = ["BINS", "Kept", "Pick", "Selected", "select_sessions"]
 
 BINS = 20  # histogram bins over [0, 1]
 CHUNK = 500
+SESSION_FIELDS = ("task_id", "task_split", "seed", "model")
 LEFT_OUT_STATUSES = {SessionStatus.FAILED.value, SessionStatus.INCOMPLETE.value}
 
 
 @attrs.frozen
-class Kept:
-    """A kept session and what the export writes beside its examples."""
+class Pick:
+    """A kept session, as small as it can be: selection holds one per kept session."""
 
     session_id: str
-    position: int  # in recording order
-    scores: Mapping[str, float | None]  # the judge score keys tested
     total_reward: float | None
-    metadata: Mapping[str, Any]  # task_id, task_split, seed, model
     mixed_in: bool = False  # drawn from the lower band by the mix
     part: str = "train"  # or "val"
 
 
+@attrs.frozen
+class Kept:
+    """A kept session with what the export writes beside its examples."""
+
+    session_id: str
+    scores: Mapping[str, float | None]  # the judge score keys tested
+    total_reward: float | None
+    metadata: Mapping[str, Any]  # task_id, task_split, seed, model
+    mixed_in: bool = False
+    part: str = "train"
+
+
 @attrs.define
 class Selected:
-    kept: list[Kept]
+    picks: list[Pick]
     seen: int
     rejected: dict[str, int]
     index: ScoreIndex
@@ -57,8 +70,22 @@ class Selected:
 
     @property
     def mean_reward(self) -> float | None:
-        rewards = [k.total_reward for k in self.kept if k.total_reward is not None]
+        rewards = [p.total_reward for p in self.picks if p.total_reward is not None]
         return sum(rewards) / len(rewards) if rewards else None
+
+    def details(self, conn: Any, picks: list[Pick], keys: list[str]) -> list[Kept]:
+        """The kept sessions of one chunk with their tested scores and metadata."""
+        marks = ", ".join("?" * len(picks))
+        metadata = {}
+        for session_id, text in conn.execute(
+                f"SELECT session_id, metadata FROM session_traces WHERE session_id IN ({marks})",
+                [p.session_id for p in picks]):
+            loaded = codec.loads(text, {})
+            metadata[session_id] = loaded if isinstance(loaded, dict) else {}
+        scores = self.index.scores(conn, list(metadata.items()), keys) if keys else {}
+        return [Kept(p.session_id, scores.get(p.session_id, {}), p.total_reward,
+                     {k: metadata[p.session_id].get(k) for k in SESSION_FIELDS}, p.mixed_in, p.part)
+                for p in picks]
 
 
 def _rows(store: TraceStore) -> Iterator[list[tuple[str, Any, dict[str, Any], float | None]]]:
@@ -126,8 +153,8 @@ def select_sessions(store: TraceStore, spec: FilterSpec) -> Selected:
     keys = spec.score_keys()
     histograms = {key: [0] * (BINS + 1) for key in keys}
     rejected: Counter[str] = Counter()
-    high: list[Kept] = []
-    pool: list[tuple[Kept, str]] = []  # lower-band sessions with the condition they failed
+    high: list[tuple[int, Pick, str]] = []  # (position, pick, group)
+    pool: list[tuple[int, Pick, str, str]] = []  # lower band, with the condition it failed
     seen = 0
     for chunk in _rows(store):
         candidates = []
@@ -144,57 +171,56 @@ def select_sessions(store: TraceStore, spec: FilterSpec) -> Selected:
             for key in keys:
                 value = values.get(key)
                 histograms[key][BINS if value is None else min(int(value * BINS), BINS - 1)] += 1
-            kept = Kept(session_id, position, values, reward,
-                        {k: metadata.get(k) for k in ("task_id", "task_split", "seed", "model")})
+            pick, group = Pick(session_id, reward), _group(spec, metadata)
             failure = _score_failure(spec.max_judge_scores, values, "max_judge_scores", above=False)
             low = None if failure else _score_failure(spec.min_judge_scores, values, "min_judge_scores", above=True)
             if failure is None and low is None:
-                high.append(kept)
+                high.append((position, pick, group))
             elif failure is None and spec.mix_share and _score_failure(
                     spec.mix_min_judge_scores, values, "mix", above=True) is None:
-                pool.append((kept, low))
+                pool.append((position, pick, group, low))
             else:
                 rejected[failure or low] += 1
-    kept, mix = _mix(spec, high, pool, rejected)
-    kept = _order(spec, kept, rejected)
-    return Selected(_split(spec, kept), seen, dict(rejected), index, histograms, mix)
+    picks, mix = _mix(spec, high, pool, rejected)
+    picks = _order(spec, picks, rejected)
+    return Selected(_split(spec, picks), seen, dict(rejected), index, histograms, mix)
 
 
-def _group(spec: FilterSpec, kept: Kept) -> str:
+def _group(spec: FilterSpec, metadata: Mapping[str, Any]) -> str:
     if spec.stratify_by is None:
         return "all"
-    return str(kept.metadata.get("task_id" if spec.stratify_by == "task_id" else "task_split"))
+    return sys.intern(str(metadata.get("task_id" if spec.stratify_by == "task_id" else "task_split")))
 
 
-def _mix(spec: FilterSpec, high: list[Kept], pool: list[tuple[Kept, str]],
-         rejected: Counter[str]) -> tuple[list[Kept], dict[str, dict[str, int]]]:
-    """Add round(high * share / (1 - share)) lower-band sessions per group, drawn by seed."""
+def _mix(spec: FilterSpec, high: list[tuple[int, Pick, str]], pool: list[tuple[int, Pick, str, str]],
+         rejected: Counter[str]) -> tuple[list[Pick], dict[str, dict[str, int]]]:
+    """Add round(high * share / (1 - share)) lower-band sessions per group, drawn by seed;
+    the result keeps recording order."""
     if not spec.mix_share:
-        return high, {}
+        return [pick for _, pick, _ in high], {}
     rng = random.Random(spec.seed)
-    high_by: dict[str, list[Kept]] = defaultdict(list)
-    pool_by: dict[str, list[tuple[Kept, str]]] = defaultdict(list)
-    for item in high:
-        high_by[_group(spec, item)].append(item)
-    for item in pool:
-        pool_by[_group(spec, item[0])].append(item)
-    drawn: list[Kept] = []
+    high_count: Counter[str] = Counter(group for _, _, group in high)
+    pool_by: dict[str, list[int]] = defaultdict(list)  # group -> indexes into pool
+    for number, (_, _, group, _) in enumerate(pool):
+        pool_by[group].append(number)
+    chosen: set[int] = set()
     report = {}
-    for group in sorted(set(high_by) | set(pool_by)):
-        wanted = round(len(high_by[group]) * spec.mix_share / (1 - spec.mix_share))
+    for group in sorted(set(high_count) | set(pool_by)):
+        wanted = round(high_count[group] * spec.mix_share / (1 - spec.mix_share))
         available = pool_by[group]
-        chosen = set(rng.sample(range(len(available)), min(wanted, len(available))))
-        for number, (item, failure) in enumerate(available):
-            if number in chosen:
-                drawn.append(attrs.evolve(item, mixed_in=True))
-            else:
-                rejected[failure] += 1
-        report[group] = {"high": len(high_by[group]), "wanted": wanted, "available": len(available),
-                         "drawn": len(chosen)}
-    return sorted([*high, *drawn], key=lambda k: k.position), report
+        drawn = rng.sample(available, min(wanted, len(available)))
+        chosen.update(drawn)
+        report[group] = {"high": high_count[group], "wanted": wanted, "available": len(available),
+                         "drawn": len(drawn)}
+    for number, (_, _, _, failure) in enumerate(pool):
+        if number not in chosen:
+            rejected[failure] += 1
+    mixed = [(pool[n][0], attrs.evolve(pool[n][1], mixed_in=True)) for n in sorted(chosen)]
+    return [pick for _, pick in heapq.merge(((p, pick) for p, pick, _ in high), mixed,
+                                            key=lambda item: item[0])], report
 
 
-def _order(spec: FilterSpec, kept: list[Kept], rejected: Counter[str]) -> list[Kept]:
+def _order(spec: FilterSpec, kept: list[Pick], rejected: Counter[str]) -> list[Pick]:
     if spec.shuffle:
         random.Random(spec.order_seed).shuffle(kept)
     if spec.offset:
@@ -206,7 +232,7 @@ def _order(spec: FilterSpec, kept: list[Kept], rejected: Counter[str]) -> list[K
     return kept
 
 
-def _split(spec: FilterSpec, kept: list[Kept]) -> list[Kept]:
+def _split(spec: FilterSpec, kept: list[Pick]) -> list[Pick]:
     """Hold out whole sessions: round(val_fraction * kept), at least one and never all."""
     if not spec.val_fraction or len(kept) < 2:
         return kept
