@@ -62,10 +62,10 @@ class _Sink:
             self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             self.handle = self.tmp.open("w", encoding="utf-8", newline="\n")
 
-    def write(self, example: dict[str, Any]) -> None:
+    def write(self, line: str) -> None:
         self.lines += 1
         if self.handle is not None:
-            self.handle.write(json.dumps(example, ensure_ascii=False) + "\n")
+            self.handle.write(line)
 
     def commit(self) -> Path | None:
         if self.handle is None:
@@ -168,16 +168,17 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
                 if spec.max_tokens_per_example is not None and count > spec.max_tokens_per_example:
                     left_out["longer than max_tokens_per_example"] += 1
                     continue
+                body = json.dumps(example, ensure_ascii=False)  # examples are built in one key order
                 if spec.dedup:
-                    digest = hashlib.blake2b(json.dumps(example, sort_keys=True, ensure_ascii=False)
-                                             .encode(), digest_size=16).digest()
+                    digest = hashlib.blake2b(body.encode(), digest_size=16).digest()
                     if digest in seen_digests:
                         left_out["duplicate"] += 1
                         continue
                     seen_digests.add(digest)
                 if spec.metadata:
-                    example["metadata"] = _line_metadata(item, selected, versions)
-                sinks[item.part].write(example)
+                    metadata = json.dumps(_line_metadata(item, selected, versions), ensure_ascii=False)
+                    body = f'{body[:-1]}, "metadata": {metadata}}}'
+                sinks[item.part].write(body + "\n")
                 written_by[item.session_id] += 1
                 tokens[item.part] += count
                 longest = max(longest, count)

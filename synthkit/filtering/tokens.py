@@ -42,37 +42,44 @@ def estimator() -> str:
     return _encoder()[0]
 
 
-def _content_tokens(content: Any, count: Callable[[str], int]) -> int:
+def _texts(content: Any, texts: list[str]) -> int:
+    """Collect the text of one message's content; returns the flat tokens it adds (images)."""
     if isinstance(content, str):
-        return count(content)
-    if isinstance(content, list):
-        total = 0
+        texts.append(content)
+    elif isinstance(content, list):
+        images = 0
         for part in content:
             if isinstance(part, Mapping) and part.get("type") == "text":
-                total += count(str(part.get("text", "")))
+                texts.append(str(part.get("text", "")))
             elif isinstance(part, Mapping) and part.get("type") in ("image_url", "input_image"):
-                total += IMAGE_TOKENS
+                images += IMAGE_TOKENS
             else:
-                total += count(json.dumps(part, ensure_ascii=False))
-        return total
-    return 0 if content is None else count(json.dumps(content, ensure_ascii=False))
+                texts.append(json.dumps(part, ensure_ascii=False))
+        return images
+    elif content is not None:
+        texts.append(json.dumps(content, ensure_ascii=False))
+    return 0
 
 
 def count_tokens(example: Mapping[str, Any]) -> int:
-    """Tokens of one example: its messages, tool calls and the tools offered."""
+    """Tokens of one example: its messages, tool calls and the tools offered (the text is
+    encoded in one piece, a message per line: close to the sum of the parts, much faster)."""
     count = _encoder()[1]
     total = PER_MESSAGE
+    texts: list[str] = []
     for message in example.get("messages") or ():
         if not isinstance(message, Mapping):
             continue
-        total += PER_MESSAGE + count(str(message.get("role", "")))
-        total += _content_tokens(message.get("content"), count)
+        total += PER_MESSAGE
+        texts.append(str(message.get("role", "")))
+        total += _texts(message.get("content"), texts)
         if message.get("name"):
-            total += count(str(message["name"]))
+            texts.append(str(message["name"]))
         for call in message.get("tool_calls") or ():
             function = call.get("function") if isinstance(call, Mapping) else None
             if isinstance(function, Mapping):
-                total += count(str(function.get("name", ""))) + count(str(function.get("arguments", "")))
+                texts.append(str(function.get("name", "")))
+                texts.append(str(function.get("arguments", "")))
     if example.get("tools"):
-        total += count(json.dumps(example["tools"], ensure_ascii=False))
-    return total
+        texts.append(json.dumps(example["tools"], ensure_ascii=False))
+    return total + count("\n".join(texts))

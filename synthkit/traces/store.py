@@ -35,6 +35,7 @@ from synthkit.traces.model import (
 __all__ = ["Selection", "TraceDBError", "TraceStore", "TraceWriter"]
 
 BUSY_TIMEOUT_MS = 30_000
+LM_CALL_COLUMNS = "id, session_id, call_records, model_name, provider, input_tokens, output_tokens, cost_usd, latency_ms"
 
 
 class TraceDBError(SynthkitError):
@@ -255,8 +256,9 @@ class TraceStore:
         marks = ", ".join("?" * len(ids))
         current = None
         try:
-            for row in self._rows(f"SELECT * FROM events WHERE session_id IN ({marks}) "
-                                  "AND event_type = 'cais' ORDER BY id", ids):
+            # `+event_type`: look the events up by session, not by type (that index spans the DB)
+            for row in self._rows(f"SELECT {LM_CALL_COLUMNS} FROM events WHERE session_id IN ({marks}) "
+                                  "AND +event_type = 'cais' ORDER BY id", ids):
                 current = row["session_id"]
                 calls[current].extend(_lm_calls(row))
             without = [i for i in ids if not calls[i]]
