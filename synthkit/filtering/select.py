@@ -14,7 +14,7 @@ import heapq
 import random
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -26,7 +26,8 @@ from synthkit.traces.model import SessionStatus
 from synthkit.traces.scores import ScoreIndex, describe_stale, score_index
 from synthkit.traces.store import TraceStore
 
-__all__ = ["BINS", "Kept", "Pick", "Selected", "select_sessions"]
+__all__ = ["BINS", "Candidate", "Kept", "Pick", "Selected", "candidates", "check_score_keys", "score_failure",
+           "select_sessions", "session_rows"]
 
 BINS = 20  # histogram bins over [0, 1]
 CHUNK = 500
@@ -88,7 +89,9 @@ class Selected:
                 for p in picks]
 
 
-def _rows(store: TraceStore) -> Iterator[list[tuple[str, Any, dict[str, Any], float | None]]]:
+def session_rows(store: TraceStore) -> Iterator[list[tuple[str, Any, dict[str, Any], float | None]]]:
+    """Every session in recording order as light rows (id, created_at, metadata, latest total
+    reward), in chunks."""
     chunk = []
     for row in store.db.conn.execute(
             "SELECT s.session_id, s.created_at, s.metadata, (SELECT o.total_reward FROM outcome_rewards AS o "
@@ -132,14 +135,19 @@ def _score_failure(thresholds: Mapping[str, float], scores: Mapping[str, float |
     return None
 
 
-def _check_keys(spec: FilterSpec, index: ScoreIndex) -> None:
+def check_score_keys(index: ScoreIndex, where: str, keys: Iterable[str]) -> None:
+    """A key that no session has is an error listing the keys the DB has."""
     known = set(index.known_keys())
+    for key in keys:
+        if key not in known:
+            raise SynthkitError(f"{where}.{key}: no session has a judge score {key!r} "
+                                f"(known keys: {', '.join(sorted(known)) or 'none: judge the DB first'})")
+
+
+def _check_keys(spec: FilterSpec, index: ScoreIndex) -> None:
     for where, keys in (("min_judge_scores", spec.min_judge_scores), ("max_judge_scores", spec.max_judge_scores),
                         ("mix.min_judge_scores", spec.mix_min_judge_scores)):
-        for key in keys:
-            if key not in known:
-                raise SynthkitError(f"filter.{where}.{key}: no session has a judge score {key!r} "
-                                    f"(known keys: {', '.join(sorted(known)) or 'none: judge the DB first'})")
+        check_score_keys(index, f"filter.{where}", keys)
 
 
 def select_sessions(store: TraceStore, spec: FilterSpec) -> Selected:
@@ -155,35 +163,58 @@ def select_sessions(store: TraceStore, spec: FilterSpec) -> Selected:
     rejected: Counter[str] = Counter()
     high: list[tuple[int, Pick, str]] = []  # (position, pick, group)
     pool: list[tuple[int, Pick, str, str]] = []  # lower band, with the condition it failed
-    seen = 0
-    for chunk in _rows(store):
-        candidates = []
+    for candidate in candidates(store, spec, index, rejected):
+        for key in keys:
+            value = candidate.scores.get(key)
+            histograms[key][BINS if value is None else min(int(value * BINS), BINS - 1)] += 1
+        pick, group = Pick(candidate.session_id, candidate.reward), _group(spec, candidate.metadata)
+        failure = score_failure(spec, candidate.scores)
+        if failure is None:
+            high.append((candidate.position, pick, group))
+        elif not failure.startswith("max") and spec.mix_share and _score_failure(
+                spec.mix_min_judge_scores, candidate.scores, "mix", above=True) is None:
+            pool.append((candidate.position, pick, group, failure))
+        else:
+            rejected[failure] += 1
+    seen = sum(rejected.values()) + len(high) + len(pool)
+    picks, mix = _mix(spec, high, pool, rejected)
+    picks = _order(spec, picks, rejected)
+    return Selected(_split(spec, picks), seen, dict(rejected), index, histograms, mix)
+
+
+@attrs.frozen
+class Candidate:
+    """A session that passed every condition but the judge scores, with its tested scores."""
+
+    position: int  # in recording order
+    session_id: str
+    metadata: Mapping[str, Any]
+    reward: float | None
+    scores: Mapping[str, float | None]
+
+
+def candidates(store: TraceStore, spec: FilterSpec, index: ScoreIndex, rejected: Counter[str]) -> Iterator[Candidate]:
+    """The sessions left for the judge score conditions, in recording order; the others are
+    counted in `rejected` under the first condition they fail."""
+    keys, conn, position = spec.score_keys(), store.db.conn, 0
+    for chunk in session_rows(store):
+        passed = []
         for session_id, created_at, metadata, reward in chunk:
             failure = _first_failure(spec, created_at, metadata, reward)
             if failure:
                 rejected[failure] += 1
             else:
-                candidates.append((session_id, metadata, reward, seen))
-            seen += 1
-        scores = index.scores(conn, [(c[0], c[1]) for c in candidates], keys) if keys else {}
-        for session_id, metadata, reward, position in candidates:
-            values = scores.get(session_id, {})
-            for key in keys:
-                value = values.get(key)
-                histograms[key][BINS if value is None else min(int(value * BINS), BINS - 1)] += 1
-            pick, group = Pick(session_id, reward), _group(spec, metadata)
-            failure = _score_failure(spec.max_judge_scores, values, "max_judge_scores", above=False)
-            low = None if failure else _score_failure(spec.min_judge_scores, values, "min_judge_scores", above=True)
-            if failure is None and low is None:
-                high.append((position, pick, group))
-            elif failure is None and spec.mix_share and _score_failure(
-                    spec.mix_min_judge_scores, values, "mix", above=True) is None:
-                pool.append((position, pick, group, low))
-            else:
-                rejected[failure or low] += 1
-    picks, mix = _mix(spec, high, pool, rejected)
-    picks = _order(spec, picks, rejected)
-    return Selected(_split(spec, picks), seen, dict(rejected), index, histograms, mix)
+                passed.append((position, session_id, metadata, reward))
+            position += 1
+        scores = index.scores(conn, [(p[1], p[2]) for p in passed], keys) if keys else {}
+        for number, session_id, metadata, reward in passed:
+            yield Candidate(number, session_id, metadata, reward, scores.get(session_id, {}))
+
+
+def score_failure(spec: FilterSpec, scores: Mapping[str, float | None]) -> str | None:
+    """The first judge score condition `scores` fail (maxima first), or None."""
+    return _score_failure(spec.max_judge_scores, scores, "max_judge_scores", above=False) or \
+        _score_failure(spec.min_judge_scores, scores, "min_judge_scores", above=True)
 
 
 def _group(spec: FilterSpec, metadata: Mapping[str, Any]) -> str:

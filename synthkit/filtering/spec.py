@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from synthkit import checks
 from synthkit.errors import SynthkitError
 
-__all__ = ["FORMATS", "GRANULARITIES", "STRATA", "FilterSpec", "spec_from_config"]
+__all__ = ["FORMATS", "GRANULARITIES", "STRATA", "FilterSpec", "spec_from_config", "thresholds"]
 
 FORMATS = ("openai",)
 GRANULARITIES = ("call", "session")
@@ -93,7 +93,8 @@ def _flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _thresholds(node: DictConfig, key: str) -> dict[str, float]:
+def thresholds(node: DictConfig, key: str) -> dict[str, float]:
+    """A map of judge score keys to thresholds in [0, 1] (nested keys flattened)."""
     where = f"{checks.name(node, key)}"
     result = {}
     for name, value in _flatten(checks.mapping(node, key)).items():
@@ -158,8 +159,8 @@ def spec_from_config(node: DictConfig) -> FilterSpec:
         raise SynthkitError(f"{checks.name(node, 'mix')} takes share and min_judge_scores, "
                             f"not {OmegaConf.to_container(mix) if isinstance(mix, DictConfig) else mix!r}")
     spec = FilterSpec(
-        min_judge_scores=_thresholds(node, "min_judge_scores"),
-        max_judge_scores=_thresholds(node, "max_judge_scores"),
+        min_judge_scores=thresholds(node, "min_judge_scores"),
+        max_judge_scores=thresholds(node, "max_judge_scores"),
         min_official_score=_official(node, "min_official_score"),
         max_official_score=_official(node, "max_official_score"),
         splits=tuple(checks.strings(node, "splits")), task_ids=tuple(checks.strings(node, "task_ids")),
@@ -171,7 +172,7 @@ def spec_from_config(node: DictConfig) -> FilterSpec:
         offset=_count(node, "offset", zero=True), shuffle=checks.flag(node, "shuffle"),
         shuffle_seed=checks.number(node, "shuffle_seed", integer=True, positive=False, optional=True),
         seed=checks.number(node, "seed", integer=True, positive=False),
-        mix_share=_share(mix, "share"), mix_min_judge_scores=_thresholds(mix, "min_judge_scores"),
+        mix_share=_share(mix, "share"), mix_min_judge_scores=thresholds(mix, "min_judge_scores"),
         stratify_by=None if node.stratify_by is None else checks.choice(node, "stratify_by", STRATA),
         val_fraction=_share(node, "val_fraction"), dedup=checks.flag(node, "dedup"),
         max_tokens_per_example=_count(node, "max_tokens_per_example"),

@@ -5,6 +5,8 @@ any other name under `session_traces.metadata.judge_scores` (how synth-ai's judg
 theirs). Keys synthkit's own tables hold are read from them, for the chosen judge and each
 rubric's latest graded version; scores of older versions are stale and never mixed in.
 Everything else comes from the metadata, so a DB judged by synth-ai filters the same way.
+A key may pin an older rubric version, `rubric_id@version` or `rubric_id@version.criterion`
+(the stale keys), for readers that show stale scores as such.
 """
 
 from __future__ import annotations
@@ -52,12 +54,20 @@ class ScoreIndex:
     criteria: frozenset[str]  # "rubric_id.criterion" of the latest versions
     metadata_keys: frozenset[str]  # keys under metadata.judge_scores
     stale: Mapping[str, Mapping[str, int]]  # rubric id -> older version -> sessions scored
+    stale_keys: frozenset[str] = frozenset()  # "rubric_id@version" and "rubric_id@version.criterion"
 
     def table_keys(self) -> frozenset[str]:
         return self.rubric_ids | self.criteria | ({PRIMARY} if self.rubric_ids else frozenset())
 
     def known_keys(self) -> list[str]:
+        """The keys of the latest versions and of the metadata (stale keys are not offered)."""
         return sorted(self.table_keys() | self.metadata_keys)
+
+    def _target(self, key: str) -> tuple[str, str | None, str | None]:
+        """(rubric id, version, criterion or None) of a key read from the judge tables."""
+        head, _, criterion = key.partition(".")
+        rubric_id, pinned, version = head.partition("@")
+        return rubric_id, version if pinned else self.versions.get(rubric_id), criterion or None
 
     def scores(self, conn: sqlite3.Connection, sessions: Sequence[tuple[str, Mapping[str, Any]]],
                keys: Iterable[str]) -> dict[str, dict[str, float | None]]:
@@ -72,34 +82,32 @@ class ScoreIndex:
             for key in keys:
                 if key not in table:
                     result[session_id][key] = _number(judged.get(key))
-        wanted = [k for k in keys if k in table]
+        wanted = [k for k in keys if k in table or k in self.stale_keys]
         if not wanted or not ids:
             return result
         for session_id in ids:
             result[session_id].update(dict.fromkeys(wanted))
+        targets = {self._target(key): key for key in wanted if key != PRIMARY}
         # without a judge, rubrics that need one count as not graded (judge=none's rows say so)
         models = [CODE, NO_JUDGE] if self.judge_model is None else [CODE, self.judge_model]
         marks, model_marks = ", ".join("?" * len(ids)), ", ".join("?" * len(models))
-        if PRIMARY in wanted or any(k in self.rubric_ids for k in wanted):
+        if PRIMARY in wanted or any(criterion is None for _, _, criterion in targets):
             rubrics: dict[str, list[tuple[float, float | None, str | None]]] = defaultdict(list)
             for session_id, rubric_id, version, weight, score, error in conn.execute(
                     "SELECT session_id, rubric_id, rubric_version, weight, score, error FROM rubric_scores "
                     f"WHERE session_id IN ({marks}) AND judge_model IN ({model_marks})", [*ids, *models]):
-                if self.versions.get(rubric_id) != version:
-                    continue
-                rubrics[session_id].append((weight, score, error))
-                if rubric_id in wanted:
-                    result[session_id][rubric_id] = score
+                if self.versions.get(rubric_id) == version:
+                    rubrics[session_id].append((weight, score, error))
+                if (key := targets.get((rubric_id, version, None))) is not None:
+                    result[session_id][key] = score
             if PRIMARY in wanted:
                 for session_id in ids:
                     result[session_id][PRIMARY] = overall(rubrics[session_id])
-        criteria = [k for k in wanted if k in self.criteria]
-        if criteria:
+        if any(criterion is not None for _, _, criterion in targets):
             for session_id, rubric_id, version, name, score in conn.execute(
                     "SELECT session_id, rubric_id, rubric_version, criterion, score FROM judge_scores "
                     f"WHERE session_id IN ({marks}) AND judge_model IN ({model_marks})", [*ids, *models]):
-                key = f"{rubric_id}.{name}"
-                if key in criteria and self.versions.get(rubric_id) == version:
+                if (key := targets.get((rubric_id, version, name))) is not None:
                     result[session_id][key] = score
         return result
 
@@ -143,7 +151,7 @@ def score_index(conn: sqlite3.Connection, judge_model: str | None = None) -> Sco
         judge_model = row[0] if row else None
     versions = latest_versions(conn)
     stale: dict[str, dict[str, int]] = defaultdict(dict)
-    criteria = set()
+    criteria, stale_keys = set(), set()
     for rubric_id, version, name, sessions in conn.execute(
             "SELECT rubric_id, rubric_version, criterion, count(DISTINCT session_id) FROM judge_scores "
             "GROUP BY rubric_id, rubric_version, criterion"):
@@ -151,13 +159,16 @@ def score_index(conn: sqlite3.Connection, judge_model: str | None = None) -> Sco
             criteria.add(f"{rubric_id}.{name}")
         else:
             stale[rubric_id][version] = max(stale[rubric_id].get(version, 0), sessions)
-    rubric_ids = frozenset()
+            stale_keys.add(f"{rubric_id}@{version}.{name}")
+    rubric_ids = set()
     if "rubric_scores" in tables:
-        rubric_ids = frozenset(
-            rubric_id for (rubric_id,) in conn.execute("SELECT DISTINCT rubric_id FROM rubric_scores")
-            if rubric_id in versions)
-    return ScoreIndex(judge_model, judge_models, versions, rubric_ids, frozenset(criteria),
-                      metadata_keys, {k: dict(v) for k, v in stale.items()})
+        for rubric_id, version in conn.execute("SELECT DISTINCT rubric_id, rubric_version FROM rubric_scores"):
+            if rubric_id in versions:
+                rubric_ids.add(rubric_id)
+                if versions[rubric_id] != version:
+                    stale_keys.add(f"{rubric_id}@{version}")
+    return ScoreIndex(judge_model, judge_models, versions, frozenset(rubric_ids), frozenset(criteria),
+                      metadata_keys, {k: dict(v) for k, v in stale.items()}, frozenset(stale_keys))
 
 
 def describe_stale(stale: Mapping[str, Mapping[str, int]]) -> list[str]:

@@ -77,6 +77,16 @@ def test_the_latest_judge_and_versions_count(conn):
     assert scores["s3"] == dict.fromkeys(["quality", "primary", "RubricA", "RubricA.plan", "RubricB.facts"])
 
 
+def test_older_versions_are_read_only_through_pinned_keys(conn):
+    index = score_index(conn, "judge-a")
+    assert index.stale_keys == {"RubricA@v1", "RubricA@v1.plan"}
+    assert "RubricA@v1" not in index.known_keys()
+    scores = index.scores(conn, SESSIONS[:2], ["RubricA@v1", "RubricA@v1.plan", "RubricA", "primary"])
+    assert scores["s1"] == {"RubricA@v1": 0.1, "RubricA@v1.plan": 0.1, "RubricA": 0.9,
+                            "primary": pytest.approx((0.9 + 3 * 1.0) / 4)}  # v1 never mixes into the overall
+    assert scores["s2"]["RubricA@v1"] is None and scores["s2"]["RubricA"] == 0.5
+
+
 def test_another_judge_can_be_chosen_and_an_unknown_one_is_named(conn):
     index = score_index(conn, "judge-a")
     assert index.scores(conn, SESSIONS[:1], ["RubricA"]) == {"s1": {"RubricA": 0.9}}
