@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from synthkit.errors import SynthkitError
 from synthkit.filtering.export import FilterResult, filter_traces
+from synthkit.inspection import Table, query
 from synthkit.judging.llm import JudgeSettings
 from synthkit.judging.runner import RunSummary, judge_traces
 from synthkit.rubrics.api import Rubric, criterion, judge, mark, skip
@@ -51,6 +52,7 @@ __all__ = [
     "SessionStatus",
     "SessionTracer",
     "SynthkitError",
+    "Table",
     "Timestep",
     "ToolCall",
     "Trace",
@@ -65,5 +67,6 @@ __all__ = [
     "judge",
     "judge_traces",
     "mark",
+    "query",
     "skip",
 ]

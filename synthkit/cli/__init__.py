@@ -22,6 +22,7 @@ class Command:
     summary: str
     target: str  # "module:function"; the function takes the composed config
     writes_run_dir: bool
+    output_key: str | None = None  # a read-only command that writes a run directory when this key is set
 
     def load(self):
         module, function = self.target.split(":")
@@ -41,6 +42,10 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             "synthkit.cli.filter:run", writes_run_dir=True),
     Command("validate", "check an SFT JSONL file against OpenAI's chat fine-tuning format",
             "synthkit.cli.validate:run", writes_run_dir=False),
+    Command("query", "show judge results: scores, sessions, high scorers, judge agreement, runs (CSV too)",
+            "synthkit.cli.query:run", writes_run_dir=False, output_key="query.output"),
+    Command("review", "print kept (or nearly kept) examples of a filter run with scores and judge reasoning",
+            "synthkit.cli.review:run", writes_run_dir=False),
 )}
 RERUN_SUMMARY = "run a command again with the overrides a run directory saved: rerun <run dir> [key=value ...]"
 
@@ -91,4 +96,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     # argparse (Hydra's) cannot take -m after an override: `filter=none -m a=1,2` works too
     flags = [a for a in rest if a in ("-m", "--multirun")]
-    run_command(command, [*flags, *(a for a in rest if a not in flags)])
+    overrides = [a for a in rest if a not in flags]
+    if command.output_key and _sets(overrides, command.output_key) and not _sets(overrides, "rundir"):
+        overrides.insert(0, "rundir=experiment")  # what it writes gets a run directory and a manifest
+    run_command(command, [*flags, *overrides])
+
+
+def _sets(overrides: Sequence[str], key: str) -> bool:
+    return any(a.split("=", 1)[0].lstrip("+~") == key and a.split("=", 1)[1:] not in ([], ["null"])
+               for a in overrides)

@@ -8,6 +8,7 @@ leaves no file behind. Anything else is a bug and keeps its traceback and its ru
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -59,7 +60,8 @@ def _discard(run_dir: Path) -> None:
 
 def _task(command: Command):
     def task(cfg: DictConfig) -> None:
-        run_dir = Path(HydraConfig.get().runtime.output_dir) if command.writes_run_dir else None
+        hydra_config = HydraConfig.get()
+        run_dir = Path(hydra_config.runtime.output_dir) if hydra_config.output_subdir is not None else None
         started_at = datetime.now(UTC)
         try:
             result: dict[str, Any] | None = command.load()(cfg)
@@ -73,6 +75,9 @@ def _task(command: Command):
             _fail(command, str(exc), exc.exit_code, run_dir)
         except OmegaConfBaseException as exc:
             _fail(command, f"config: {_first_line(exc)}", 2, run_dir)
+        except BrokenPipeError:  # the reader went away (`synthkit query | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(1) from None
         except KeyboardInterrupt:
             if run_dir is not None:
                 write_manifest(run_dir, command.name, cfg, started_at, "interrupted", None)
