@@ -20,6 +20,13 @@ def name(node: DictConfig, key: str) -> str:
     return f"{parent}.{key}" if parent else key
 
 
+def only(node: DictConfig, keys: set[str] | frozenset[str]) -> None:
+    """A key the command does not know (a typo, most often) is an error listing the known ones."""
+    unknown = sorted(set(node) - set(keys))
+    if unknown:
+        raise SynthkitError(f"{name(node, unknown[0])} is not a known key (keys: {', '.join(sorted(keys))})")
+
+
 def flag(node: DictConfig, key: str) -> bool:
     value = node[key]
     if not isinstance(value, bool):

@@ -19,6 +19,7 @@ from typing import Any
 import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -58,23 +59,36 @@ def _discard(run_dir: Path) -> None:
         parent = parent.parent
 
 
-def _task(command: Command):
+def _task(command: Command, failed_jobs: list[int]):
+    """The Hydra task of `command`. Inside a sweep, a job that fails is recorded (its run
+    directory and manifest say why, the sweep summary shows it) and the sweep goes on; its exit
+    code is kept in `failed_jobs` for the end of the sweep."""
+
     def task(cfg: DictConfig) -> None:
         hydra_config = HydraConfig.get()
         run_dir = Path(hydra_config.runtime.output_dir) if hydra_config.output_subdir is not None else None
+        in_sweep = hydra_config.mode == RunMode.MULTIRUN
         started_at = datetime.now(UTC)
         try:
             result: dict[str, Any] | None = command.load()(cfg)
-        except RunFinishedWithErrors as exc:
+        except (SynthkitError, OmegaConfBaseException) as exc:
+            message = str(exc) if isinstance(exc, SynthkitError) else f"config: {_first_line(exc)}"
+            code = exc.exit_code if isinstance(exc, SynthkitError) else 2
+            finished = isinstance(exc, RunFinishedWithErrors)
+            if in_sweep and run_dir is not None:
+                write_manifest(run_dir, command.name, cfg, started_at,
+                               "finished with errors" if finished else f"failed: {message}",
+                               exc.result if finished else None)
+                print(f"synthkit {command.name}: error: job {hydra_config.job.num}: {message}", file=sys.stderr)
+                failed_jobs.append(code)
+                return
+            if not finished:
+                _fail(command, message, code, run_dir)
             if run_dir is not None:
                 write_manifest(run_dir, command.name, cfg, started_at, "finished with errors", exc.result)
                 log.info("run directory: %s", run_dir)
-            print(f"synthkit {command.name}: error: {exc}", file=sys.stderr)
-            raise SystemExit(exc.exit_code) from None
-        except SynthkitError as exc:
-            _fail(command, str(exc), exc.exit_code, run_dir)
-        except OmegaConfBaseException as exc:
-            _fail(command, f"config: {_first_line(exc)}", 2, run_dir)
+            print(f"synthkit {command.name}: error: {message}", file=sys.stderr)
+            raise SystemExit(code) from None
         except BrokenPipeError:  # the reader went away (`synthkit query | head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(1) from None
@@ -105,11 +119,16 @@ def register_configs() -> None:
 def run_command(command: Command, argv: Sequence[str]) -> None:
     """Run `command` with Hydra on `argv` (overrides and Hydra flags), in this process."""
     register_configs()
+    failed_jobs: list[int] = []
     app = hydra.main(version_base="1.3", config_path=str(default_dir("conf")),
-                     config_name=command.name)(_task(command))
+                     config_name=command.name)(_task(command, failed_jobs))
     saved = sys.argv
     sys.argv = [f"synthkit {command.name}", *argv]
     try:
         app()
     finally:
         sys.argv = saved
+    if failed_jobs:
+        print(f"synthkit {command.name}: error: {len(failed_jobs)} sweep job(s) failed; the sweep summary "
+              "says which", file=sys.stderr)
+        raise SystemExit(max(failed_jobs))

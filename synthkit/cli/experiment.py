@@ -7,10 +7,13 @@ what result. Replaying `.hydra/overrides.yaml` with the same command reproduces 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
+import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,14 +32,33 @@ def _git_commit(folder: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+COUNTED_TABLES = {"sessions": "session_traces", "judge_scores": "judge_scores", "judge_runs": "judge_runs"}
+
+
+def _row_counts(path: Path) -> dict[str, int] | None:
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            counts = {name: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                      for name, table in COUNTED_TABLES.items() if table in tables}
+            if "events" in tables:
+                counts["lm_call_events"] = conn.execute(
+                    "SELECT count(*) FROM events WHERE event_type = 'cais'").fetchone()[0]
+            return counts
+    except sqlite3.Error:
+        return None
+
+
 def db_fingerprint(path: Path) -> dict[str, Any]:
-    """Enough to tell whether a later run saw the same DB, without hashing gigabytes."""
+    """Enough to tell whether a later run saw the same DB, without hashing gigabytes: its size,
+    modification time and row counts."""
     path = Path(path)
     if not path.exists():
         return {"path": str(path.resolve()), "exists": False}
     stat = path.stat()
     return {"path": str(path.resolve()), "size_bytes": stat.st_size,
-            "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat()}
+            "modified_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(), "rows": _row_counts(path)}
 
 
 def file_digest(path: Path) -> dict[str, Any]:

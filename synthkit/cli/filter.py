@@ -60,6 +60,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.info(line)
     for path in result.outputs:
         log.info("wrote %s", path)
+    for note in result.notes:
+        log.warning(note)
     outcome = {"sessions_seen": stats["sessions"]["seen"], "sessions_kept": stats["sessions"]["kept"],
                "examples": stats["examples"]["written"], "tokens": stats["examples"]["tokens"],
                "judge_models": [stats["judge_model"]] if stats["judge_model"] else [],

@@ -15,6 +15,7 @@ EXPERIMENTS = Path("experiments")
 
 def run(cfg: DictConfig) -> None:
     options = cfg.review
+    checks.only(options, {"run", "n", "seed", "rejected", "max_chars"})
     n = checks.number(options, "n", integer=True)
     seed = checks.number(options, "seed", integer=True, positive=False)
     rejected = checks.flag(options, "rejected")

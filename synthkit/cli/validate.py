@@ -25,7 +25,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     problems = [(line, "error", text) for line, text in report.errors] + \
                [(line, "warning", text) for line, text in report.warnings]
     for line, kind, text in sorted(problems)[:show]:
-        print(f"{report.path}:{line}: {kind}: {text}")
+        print(f"{report.path}{f':{line}' if line else ''}: {kind}: {text}")
     if len(problems) > show:
         print(f"... and {len(problems) - show} more")
     longest = f"; longest: line {report.longest[0]}, about {report.longest[1]} tokens" if report.longest else ""

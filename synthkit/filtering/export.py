@@ -40,6 +40,7 @@ class FilterResult:
     kept: tuple[Kept, ...]  # from `filter_traces`; the command does not collect them
     stats: dict[str, Any]
     outputs: tuple[Path, ...]
+    notes: tuple[str, ...] = ()  # what happened to files that were there before
 
     @property
     def examples(self) -> int:
@@ -83,8 +84,10 @@ class _Sink:
             self.tmp.unlink(missing_ok=True)
 
 
-def _check_outputs(paths: list[Path], overwrite: bool) -> None:
+def _check_outputs(paths: list[Path], overwrite: bool, db_path: Path) -> None:
     for path in paths:
+        if path.resolve() == Path(db_path).resolve():
+            raise SynthkitError(f"filter.output: {path} is the trace DB itself")
         if path.is_dir():
             raise SynthkitError(f"filter.output: {path} is a directory")
         if path.exists() and not overwrite:
@@ -141,7 +144,11 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
     """Select, build and write (no files when `output` is None); the result says what and why,
     and with `collect` lists every kept session with its scores (memory grows with them)."""
     outputs = [] if output is None else [output, val_path(output)] if spec.val_fraction else [output]
-    _check_outputs(outputs, spec.overwrite)
+    _check_outputs(outputs, spec.overwrite, db_path)
+    stale_val = None if output is None or spec.val_fraction else val_path(output)
+    if stale_val is not None and stale_val.is_file() and not spec.overwrite:
+        raise SynthkitError(f"{stale_val} exists beside filter.output, from an earlier run's validation split; "
+                            "remove it or set filter.overwrite=true (which removes it)")
     with TraceStore.open(db_path) as store:
         selected = select_sessions(store, spec)
         keys = spec.score_keys()
@@ -187,12 +194,19 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
                 for start in range(done, len(selected.picks), CHUNK):
                     kept.extend(selected.details(store.db.conn, selected.picks[start:start + CHUNK], keys))
             written = [p for p in (sinks["train"].commit(), sinks["val"].commit()) if p is not None]
+            replaced = []
+            if written and stale_val is not None and stale_val.is_file():
+                stale_val.unlink()  # allowed by filter.overwrite (checked before anything was written)
+                replaced = [stale_val]
         except BaseException:
             for sink in sinks.values():
                 sink.discard()
             raise
     stats = _stats(spec, selected, sinks, tokens, longest, left_out, written_by, limit_reached, versions)
-    return FilterResult(tuple(kept or ()), stats, tuple(written))
+    notes = [f"removed {path}: an earlier run's validation split, which this run does not make"
+             for path in replaced]
+    notes += [f"nothing written: {path} is left as it was" for path in outputs if path.is_file() and path not in written]
+    return FilterResult(tuple(kept or ()), stats, tuple(written), tuple(notes))
 
 
 def _stats(spec: FilterSpec, selected: Selected, sinks: dict[str, _Sink], tokens: dict[str, int],

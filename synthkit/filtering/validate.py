@@ -111,6 +111,8 @@ def check_example(example: Any) -> Findings:
             found.errors.append(f"message {index}: an assistant message before any user message")
         if calls is not None and role != "assistant":
             found.errors.append(f"message {index}: only assistant messages carry tool_calls")
+        if "name" in message and not isinstance(message["name"], str):
+            found.errors.append(f"message {index}: name must be text")
         if "weight" in message and message["weight"] not in (0, 1):
             found.errors.append(f"message {index}: weight must be 0 or 1")
         if role == "tool":
@@ -137,8 +139,9 @@ def check_example(example: Any) -> Findings:
     if has_calls and not example.get("tools"):
         found.warnings.append("tool calls without a tools list")
     if "tools" in example and not (isinstance(example["tools"], list) and all(
-            isinstance(t, Mapping) and isinstance(t.get("function"), Mapping) for t in example["tools"])):
-        found.errors.append("tools must be a list of {\"type\": \"function\", \"function\": {...}}")
+            isinstance(t, Mapping) and t.get("type") == "function" and isinstance(t.get("function"), Mapping)
+            and isinstance(t["function"].get("name"), str) and t["function"]["name"] for t in example["tools"])):
+        found.errors.append("tools must be a list of {\"type\": \"function\", \"function\": {\"name\", ...}}")
     return found
 
 
@@ -183,11 +186,13 @@ def validate_file(path: str | Path, max_tokens: int | None = None) -> Validation
         found = check_example(example)
         report.errors.extend((line_number, e) for e in found.errors)
         report.warnings.extend((line_number, w) for w in found.warnings)
-        if isinstance(example, Mapping):
+        if not found.errors:  # a malformed example has no token count to speak of
             tokens = count_tokens(example)
             report.tokens += tokens
             if max_tokens is not None and tokens > max_tokens:
                 report.errors.append((line_number, f"about {tokens} tokens, above max_tokens={max_tokens}"))
             if report.longest is None or tokens > report.longest[1]:
                 report.longest = (line_number, tokens)
+    if not report.examples and not report.errors:
+        report.errors.append((0, "the file holds no example"))
     return report

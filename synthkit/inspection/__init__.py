@@ -21,12 +21,13 @@ from synthkit.inspection.views import OUTCOMES, QueryOptions
 from synthkit.traces.scores import PRIMARY
 from synthkit.traces.store import TraceStore
 
-__all__ = ["DEFAULTS", "VIEWS", "Table", "options_from_config", "query", "run_view"]
+__all__ = ["COMMAND_KEYS", "DEFAULTS", "VIEWS", "Table", "options_from_config", "query", "run_view"]
 
 VIEWS: dict[str, Callable[[TraceStore, QueryOptions], Table | list[Table]]] = {
     "scores": views.scores, "sessions": views.sessions, "high": views.high, "agreement": agreement,
     "runs": views.runs}
 
+COMMAND_KEYS = ("view", "format", "output", "overwrite")  # how the command writes; not query()'s
 STANDARD_PRIMARY = 0.7  # `high` without thresholds: the filter's standard preset
 
 # The selection keys of `query.*` and their defaults (what conf/query.yaml holds; a test keeps them equal).
@@ -48,6 +49,7 @@ def _names(node: DictConfig, key: str) -> tuple[str, ...]:
 
 def options_from_config(node: DictConfig) -> tuple[QueryOptions, int | None]:
     """The checked selections of `query.*`, and `query.limit`."""
+    checks.only(node, {*DEFAULTS, *COMMAND_KEYS})
     outcomes = _names(node, "outcome")
     for outcome in outcomes:
         if outcome not in OUTCOMES:

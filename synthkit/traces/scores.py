@@ -134,7 +134,7 @@ def score_index(conn: sqlite3.Connection, judge_model: str | None = None) -> Sco
     tables = _tables(conn)
     metadata_keys = frozenset(row[0] for row in conn.execute(
         "SELECT DISTINCT j.key FROM session_traces AS s, json_each(CASE WHEN json_valid(s.metadata) "
-        "THEN s.metadata END, '$.judge_scores') AS j"))
+        "AND json_type(s.metadata, '$.judge_scores') = 'object' THEN s.metadata END, '$.judge_scores') AS j"))
     judge_models = () if "judge_scores" not in tables else tuple(row[0] for row in conn.execute(
         "SELECT DISTINCT judge_model FROM judge_scores WHERE kind = 'judge' AND judge_model != ? "
         "ORDER BY judge_model", [NO_JUDGE]))

@@ -75,6 +75,20 @@ def test_a_sweep_summarises_every_job_even_one_that_kept_nothing(run_cli, projec
     assert "| 4 | 0.8 | 0 |" in markdown
 
 
+def test_a_failing_job_is_recorded_and_the_sweep_goes_on(run_cli, project):
+    result = run_cli("filter", "db.path=traces.db", "filter=none", "filter.plot=false", "-m",
+                     "filter.min_judge_scores.primary=0.3,nan,0.6")
+    assert result.exit_code == 2
+    assert result.err.strip().splitlines() == [
+        "synthkit filter: error: job 1: filter.min_judge_scores.primary must be a number between 0 and 1, not nan",
+        "synthkit filter: error: 1 sweep job(s) failed; the sweep summary says which"]
+    (root,) = (project / "experiments" / "filter").glob("multirun_*")
+    with (root / "sweep_summary.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["sessions_kept"], r["status"].split(":")[0]) for r in rows] == [
+        ("11", "completed"), ("", "failed"), ("3", "completed")]
+
+
 def test_thresholds_on_new_keys_need_no_plus(run_cli, project):
     result = run_cli("filter", "db.path=traces.db", "filter=none", "filter.min_judge_scores.RubricTarget.target=0.9")
     assert result.exit_code == 0, result.err
@@ -103,6 +117,8 @@ def test_rerun_of_something_else_is_one_line(run_cli, project):
     (("db.path=nowhere.db",), "trace DB not found: nowhere.db"),
     (("filter.min_judge_scores.speed=0.5",), "filter.min_judge_scores.speed: no session has a judge score 'speed'"),
     (("filter.output=out/sft.jsonl",), "filter.output: the folder out does not exist"),
+    (("filter.min_judge_score.speed=0.5",), "filter.min_judge_score is not a filter key (keys: dedup, "),
+    (("filter.output=traces.db", "filter.overwrite=true"), "filter.output: traces.db is the trace DB itself"),
 ])
 def test_mistakes_are_one_line_and_leave_no_run_directory(run_cli, project, args, fragment):
     assert_one_line_error(run_cli("filter", "db.path=traces.db", *args), fragment)
@@ -117,6 +133,29 @@ def test_an_existing_output_is_kept(run_cli, project):
     assert run_cli("filter", "db.path=traces.db", "filter=initial", "filter.output=sft.jsonl",
                    "filter.overwrite=true").exit_code == 0
     assert (project / "sft.jsonl").read_text() != "mine\n"
+
+
+def test_an_earlier_validation_split_is_never_left_beside_a_new_file(run_cli, project):
+    assert run_cli("filter", "db.path=traces.db", "filter=none", "filter.val_fraction=0.5", "filter.dedup=false",
+                   "filter.output=sft.jsonl").exit_code == 0
+    assert (project / "val.jsonl").is_file()
+    (project / "sft.jsonl").unlink()
+    assert_one_line_error(run_cli("filter", "db.path=traces.db", "filter=none", "filter.output=sft.jsonl"),
+                          "val.jsonl exists beside filter.output, from an earlier run's validation split")
+    replaced = run_cli("filter", "db.path=traces.db", "filter=none", "filter.output=sft.jsonl", "filter.overwrite=true")
+    assert replaced.exit_code == 0 and not (project / "val.jsonl").exists()
+    assert "removed " in replaced.out and "val.jsonl: an earlier run's validation split" in replaced.out
+    before = (project / "sft.jsonl").read_bytes()
+    empty = run_cli("filter", "db.path=traces.db", "filter=expert", "filter.output=sft.jsonl", "filter.overwrite=true")
+    assert empty.exit_code == 4 and "nothing written: sft.jsonl is left as it was" in empty.out
+    assert (project / "sft.jsonl").read_bytes() == before
+
+
+def test_the_manifest_counts_the_db_rows(run_cli, project):
+    assert run_cli("filter", "db.path=traces.db", "filter=initial").exit_code == 0
+    (run_dir,) = run_dirs(project)
+    rows = json.loads((run_dir / "manifest.json").read_text())["db"]["rows"]
+    assert rows == {"sessions": 20, "judge_scores": 40, "judge_runs": 1, "lm_call_events": 40}
 
 
 def test_a_synth_ai_db_filters_on_its_own_judges(run_cli, tmp_path):

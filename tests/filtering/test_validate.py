@@ -58,6 +58,11 @@ def test_good_examples_pass(example):
      "message 1: tool message answers no open call id ('zz')"),
     (chat(user(), assistant(extra_key=1)), "message 1: unknown keys extra_key"),
     (chat(user(), assistant(weight=2)), "message 1: weight must be 0 or 1"),
+    ({"messages": 5}, "no messages list"),
+    (chat(user(), assistant(None, tool_calls=5)), "message 1: tool_calls must be a non-empty list"),
+    (chat(user(), assistant(name={"a": 1})), "message 1: name must be text"),
+    (chat(user(), assistant(), tools=[{"type": "code", "function": {"name": "f"}}]), "tools must be a list of"),
+    (chat(user(), assistant(), tools=[{"type": "function", "function": {}}]), "tools must be a list of"),
 ])
 def test_each_broken_example_names_its_problem(example, error):
     assert any(e.startswith(error) for e in check_example(example).errors), check_example(example).errors
@@ -90,3 +95,13 @@ def test_a_missing_or_binary_file_is_one_clear_error(tmp_path):
     (tmp_path / "bin.jsonl").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(SynthkitError, match="is not UTF-8 text"):
         validate_file(tmp_path / "bin.jsonl")
+
+
+def test_malformed_lines_are_errors_not_crashes_and_an_empty_file_fails(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    path.write_text('{"messages": 5}\n' + json.dumps(chat(user(), assistant(None, tool_calls=5))) + "\n")
+    report = validate_file(path)
+    assert [line for line, _ in report.errors] == [1, 2] and report.tokens == 0
+    (tmp_path / "empty.jsonl").write_text("")
+    empty = validate_file(tmp_path / "empty.jsonl")
+    assert empty.errors == [(0, "the file holds no example")] and empty.failed(strict=False)

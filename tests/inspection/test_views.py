@@ -115,10 +115,10 @@ def test_the_python_defaults_are_the_configs():
     from omegaconf import OmegaConf
 
     from synthkit.cli.app import register_configs
-    from synthkit.inspection import DEFAULTS
+    from synthkit.inspection import COMMAND_KEYS, DEFAULTS
     from synthkit.resources import default_dir
 
     register_configs()
     with initialize_config_dir(config_dir=str(default_dir("conf")), version_base="1.3"):
         cfg = OmegaConf.to_container(compose(config_name="query").query)
-    assert {k: v for k, v in cfg.items() if k not in ("view", "format", "output", "overwrite")} == DEFAULTS
+    assert {k: v for k, v in cfg.items() if k not in COMMAND_KEYS} == DEFAULTS

@@ -6,6 +6,7 @@ import contextlib
 import sqlite3
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from synthkit.traces.scores import overall, score_index
@@ -102,6 +103,14 @@ def test_a_db_without_judge_tables_reads_the_metadata(tmp_path):
         index = score_index(conn)
         assert index.known_keys() == ["quality"] and index.judge_model is None
         assert index.scores(conn, SESSIONS[:1], ["quality"]) == {"s1": {"quality": 0.8}}
+
+
+def test_judge_scores_that_are_not_a_map_are_not_keys(tmp_path):
+    with TraceWriter.open(tmp_path / "odd.db", create=True) as writer:
+        writer.write_session(make_session("s1"))
+        odd = make_session("s2")
+        writer.write_session(attrs.evolve(odd, metadata={**odd.metadata, "judge_scores": [0.5, "x"]}))
+        assert score_index(writer.db.conn).known_keys() == ["quality"]
 
 
 def test_overall_is_the_weighted_mean_and_missing_on_any_error():
