@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,11 @@ KEYS = {"model", "api_base", "api_key_env", "placeholder_key", "json_schema", "s
         "max_trace_tokens", "refresh", "dry_run", "strict", "max_cost_usd"}
 
 
+def _has_credentials(url: str) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    return bool(parts.username or parts.password or re.search(r"key|token|secret|sig|auth", parts.query, re.I))
+
+
 def options_from(cfg: DictConfig) -> JudgeOptions:
     j = cfg.judge
     unknown = sorted(set(j) - KEYS)
@@ -40,6 +47,10 @@ def options_from(cfg: DictConfig) -> JudgeOptions:
     for key in ("api_base", "api_key_env"):
         if j[key] is not None:
             checks.text(j, key)
+    if j.api_base is not None and _has_credentials(j.api_base):
+        raise SynthkitError("judge.api_base carries credentials (user:password@ or a key in the query), which "
+                            "would be stored with every result: pass the key in an environment variable named by "
+                            "judge.api_key_env")
     dask = checks.mapping(j, "dask")
     settings = None if model is None else JudgeSettings(
         model=model, api_base=j.api_base, temperature=number(j, "temperature", positive=False, optional=True),

@@ -205,7 +205,8 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
     stats = _stats(spec, selected, sinks, tokens, longest, left_out, written_by, limit_reached, versions)
     notes = [f"removed {path}: an earlier run's validation split, which this run does not make"
              for path in replaced]
-    notes += [f"nothing written: {path} is left as it was" for path in outputs if path.is_file() and path not in written]
+    notes += [f"nothing written: {path} is left as it was"
+              for path in outputs if path.is_file() and path not in written]
     return FilterResult(tuple(kept or ()), stats, tuple(written), tuple(notes))
 
 

@@ -213,7 +213,8 @@ def render(run: FilterRun, shown: Sequence[Shown], heading: str, max_chars: int)
     lines = [f"filter run {run.path}", f"  db {run.db_path}; judge {run.judge_model or 'none (code criteria)'}; "
              f"thresholds: {', '.join(thresholds) or 'none'}", heading]
     for number, item in enumerate(shown, 1):
-        lines += ["", f"{number}. {item.session_id or '(session unknown: the run wrote no line metadata)'} · {item.where}"]
+        session = item.session_id or "(session unknown: the run wrote no line metadata)"
+        lines += ["", f"{number}. {session} · {item.where}"]
         if item.scores:
             lines.append("   scores: " + "; ".join(_verdict(k, v, run.spec) for k, v in item.scores.items()))
         if item.judged:

@@ -331,7 +331,7 @@ class _Driver:
 
     # -- planning one batch ----------------------------------------------------------------
 
-    def plan(self, store: TraceStore, batch: list[Session]) -> tuple[_Task, dict[str, Any]]:
+    def plan(self, store: TraceStore, batch: list[Session], counted: bool = True) -> tuple[_Task, dict[str, Any]]:
         existing = self.existing(store, [s.session_id for s in batch])
         code, requests, skipped = [], [], []
         for session in batch:
@@ -347,8 +347,10 @@ class _Driver:
                     model = CODE if spec.kind == "code" else self.options.model
                     row = existing.get((session.session_id, rubric.id, rubric.version, spec.name, model))
                     if row is not None and _final(row):
-                        self.totals["reused"] += 1
+                        self.totals["reused"] += counted
                         continue
+                    if row is not None and not counted and row["run_id"] == self.run_id:
+                        continue  # sent again: this run's errors are recorded, a re-run retries them
                     if applies is None:
                         skipped.append((session.session_id, spec.result(rubric, Outcome.ERROR, reason=reason), model))
                     elif not applies:
@@ -400,7 +402,7 @@ class _Driver:
                                            scores={k: (v[0], v[1]) for k, v in parsed.items()}, calls=0))
         pending = [r for r in requests if r.cache_key not in hits]
         task = _Task(code=tuple(code), requests=tuple(pending), settings=self.settings)
-        return task, {"batch": batch, "existing": existing, "skipped": skipped,
+        return task, {"batch": batch, "counted": counted, "existing": existing, "skipped": skipped,
                       "cache_answers": answers, "requests": {r.key: r for r in requests}}
 
     # -- writing one batch -----------------------------------------------------------------
@@ -466,7 +468,7 @@ class _Driver:
                 self._mirror(writer, session.session_id, plan["existing"], new)
             self.totals["criteria"] += len(rows)
             self.totals["errors"] += errors
-            self.totals["sessions"] += len(plan["batch"])
+            self.totals["sessions"] += len(plan["batch"]) if plan["counted"] else 0
             writer.db.execute(
                 "UPDATE judge_runs SET calls = ?, tokens_in = ?, tokens_out = ?, cost_usd = ?, errors = ? "
                 "WHERE run_id = ?", [self.totals["calls"], self.totals["tokens_in"], self.totals["tokens_out"],
@@ -642,13 +644,25 @@ class _Driver:
         return self.summary(time.perf_counter() - self.started)
 
     def _loop(self, store: TraceStore, writer: TraceWriter) -> None:
+        again = self._round(store, writer, self.session_batches(store), retry=False)
+        if again and not self.stopped:
+            # batches that stopped their own calls early while the run went on: their sessions
+            # once more, now past the first calls, so every call is sent and every failure recorded
+            size = self.options.batch_size
+            self._round(store, writer, [again[i:i + size] for i in range(0, len(again), size)], retry=True)
+
+    def _round(self, store: TraceStore, writer: TraceWriter, batches: Iterable[list[Session]],
+               retry: bool) -> list[Session]:
+        """Grade `batches` (`retry`: sessions of this run seen before, not counted again); returns
+        the sessions of batches that gave up calls without the run stopping."""
         plans: dict[int, dict[str, Any]] = {}
+        again: list[Session] = []
 
         def tasks() -> Iterator[tuple[int, _Task]]:
-            for number, batch in enumerate(self.session_batches(store)):
+            for number, batch in enumerate(batches):
                 if self.stopped:
                     return
-                task, plan = self.plan(store, batch)
+                task, plan = self.plan(store, batch, counted=not retry)
                 if self.settings is not None and self.past_first_calls():
                     # only the first calls of a run may stop it; later failures are just errors
                     task = attrs.evolve(task, settings=attrs.evolve(task.settings, abort_after=0))
@@ -679,7 +693,10 @@ class _Driver:
                     done >= self.settings.abort_after and self.totals["failed_calls"] >= FAILING_SHARE * done)):
                 self.stopped = (f"most of the first judge calls failed ({self.totals['failed_calls']} of "
                                 f"{done}: {self.first_error})")
+            elif gave_up and not self.stopped:
+                again.extend(plan["batch"])
             self.progress(self.status_line())
+        return again
 
     def _parallel(self, tasks: Iterator[tuple[int, _Task]]) -> Iterator[tuple[int, _TaskResult]]:
         import joblib

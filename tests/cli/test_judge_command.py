@@ -93,6 +93,8 @@ def test_a_dry_run_writes_only_its_run_directory(run_cli, project, server):
     (("rubrics.select=nothing_matches",), "no rubric selected by 'nothing_matches'"),
     (("+judge.api_key=sk-leak",), "judge.api_key is not a judge key; provider keys come only from environment"),
     (("judge.model=",), "judge.model is empty"),
+    (("judge.api_base=http://user:pw@127.0.0.1:9/v1",), "judge.api_base carries credentials"),
+    (("judge.api_base='http://127.0.0.1:9/v1?api_key=sk-leak'",), "judge.api_base carries credentials"),
     (("judge.backend=dask", "judge.dask.address=garbage"), "cannot reach the Dask scheduler at garbage"),
     (("judge.dask=null",), "judge.dask must be a map of keys to values, not None"),
 ])

@@ -12,7 +12,7 @@ import pytest
 from synthkit.inspection.views import SCORE_COLUMNS
 from tests.cli.test_cli import assert_one_line_error
 from tests.conftest import tree
-from tests.inspection.conftest import N, REASONING, judged_template, plan  # noqa: F401 (a fixture)
+from tests.inspection.conftest import REASONING, N, judged_template, plan  # noqa: F401 (a fixture)
 
 
 @pytest.fixture

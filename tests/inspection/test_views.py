@@ -9,7 +9,7 @@ import pytest
 from synthkit import SynthkitError
 from synthkit.inspection import query
 from synthkit.inspection.views import SCORE_COLUMNS
-from tests.inspection.conftest import HAND, N, REASONING, plan, target
+from tests.inspection.conftest import HAND, REASONING, N, plan, target
 
 
 def test_scores_lists_every_result_with_its_judge(judged):
