@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
-import random
 import re
 import threading
 import time
@@ -20,10 +18,9 @@ from typing import Any
 
 import attrs
 
-__all__ = ["JudgeAnswer", "JudgeRequest", "JudgeSettings", "call_judges", "parse_answer"]
+from synthkit.providers import api_key, backoff_delay, describe, load_litellm, response_cost, retryable
 
-LOCAL_PLACEHOLDER_KEY = "synthkit-local-no-key"
-
+__all__ = ["JudgeAnswer", "JudgeRequest", "JudgeSettings", "call_judges", "load_litellm", "parse_answer"]
 
 @attrs.frozen
 class JudgeSettings:
@@ -115,57 +112,6 @@ def parse_answer(raw: str | None, criteria: Sequence[str]) -> tuple[dict[str, tu
     return scores, None
 
 
-def _api_key(settings: JudgeSettings) -> str | None:
-    """The key to send, if not the provider's usual variable (which litellm reads itself).
-    A local server gets the value of `api_key_env` or a placeholder: never a provider's key."""
-    key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
-    if key:
-        return key
-    return LOCAL_PLACEHOLDER_KEY if settings.placeholder_key else None
-
-
-def _retry_after(exc: Exception) -> float | None:
-    headers = getattr(exc, "litellm_response_headers", None) or getattr(
-        getattr(exc, "response", None), "headers", None)
-    value = headers.get("retry-after") if headers is not None else None
-    try:
-        return max(float(value), 0.0) if value is not None else None
-    except ValueError:
-        return None
-
-
-def load_litellm() -> Any:
-    """litellm, imported on first use (it takes seconds) and set up to stay offline: prices
-    from its bundled map, no debug chatter."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    litellm.suppress_debug_info = True
-    return litellm
-
-
-def _retryable(exc: Exception) -> bool:
-    litellm = load_litellm()
-
-    retryable = (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
-                 litellm.InternalServerError, litellm.ServiceUnavailableError)
-    if isinstance(exc, retryable):
-        return True
-    status = getattr(exc, "status_code", None)
-    return isinstance(status, int) and (status == 429 or status >= 500)
-
-
-def _describe(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}"
-
-
-def _cost(response: Any) -> tuple[float, bool]:
-    """The USD cost litellm priced the response at (from its bundled map), and whether it could."""
-    cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
-    return (float(cost), True) if cost is not None else (0.0, False)
-
-
 class _Call:
     """The accounting of one request across its attempts."""
 
@@ -189,7 +135,7 @@ async def _complete(settings: JudgeSettings, messages: list[dict[str, str]],
         params["temperature"] = settings.temperature
     if settings.api_base:
         params["api_base"] = settings.api_base
-    key = _api_key(settings)
+    key = api_key(settings.api_key_env, settings.placeholder_key)
     if key:
         params["api_key"] = key
     if schema is not None:
@@ -202,17 +148,14 @@ async def _complete(settings: JudgeSettings, messages: list[dict[str, str]],
         try:
             response = await litellm.acompletion(**params)
         except Exception as exc:
-            if attempt > settings.max_retries or not _retryable(exc):
+            if attempt > settings.max_retries or not retryable(exc):
                 raise
-            delay = _retry_after(exc)
-            if delay is None:
-                delay = settings.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
-            await asyncio.sleep(min(delay, 120.0))
+            await asyncio.sleep(backoff_delay(exc, attempt, settings.backoff_s))
             continue
         usage = getattr(response, "usage", None)
         call.tokens_in += getattr(usage, "prompt_tokens", 0) or 0
         call.tokens_out += getattr(usage, "completion_tokens", 0) or 0
-        cost, priced = _cost(response)
+        cost, priced = response_cost(response)
         call.cost += cost
         call.priced = call.priced and priced
         return response.choices[0].message.content or ""
@@ -250,7 +193,7 @@ async def _judge(request: JudgeRequest, settings: JudgeSettings, use_schema: boo
             if scores is None:
                 error = f"unusable judge answer after a repair request: {problem}"
     except Exception as exc:
-        error = _describe(exc)
+        error = describe(exc)
     return JudgeAnswer(key=request.key, cache_key=request.cache_key, scores=scores, raw=raw,
                        error=error, tokens_in=call.tokens_in, tokens_out=call.tokens_out,
                        cost_usd=call.cost, priced=call.priced, calls=call.calls,

@@ -1,0 +1,76 @@
+"""Talking to LLM providers through litellm: what the judge and the policy share.
+
+litellm is imported on first use (it takes seconds) and kept offline (prices from its bundled
+map). Keys come from the environment only; a local server gets a placeholder. Failures worth
+another attempt (rate limits, server errors, timeouts, lost connections) wait with exponential
+backoff and jitter, or as long as the server's Retry-After says.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+__all__ = ["LOCAL_PLACEHOLDER_KEY", "api_key", "backoff_delay", "describe", "load_litellm", "response_cost",
+           "retryable"]
+
+LOCAL_PLACEHOLDER_KEY = "synthkit-local-no-key"
+MAX_DELAY_S = 120.0
+
+
+def load_litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def api_key(api_key_env: str | None, placeholder: bool) -> str | None:
+    """The key to send, when not the provider's usual variable (which litellm reads itself):
+    the value of `api_key_env`, else a placeholder for a local server; never a provider's key."""
+    key = os.environ.get(api_key_env) if api_key_env else None
+    if key:
+        return key
+    return LOCAL_PLACEHOLDER_KEY if placeholder else None
+
+
+def _retry_after(exc: Exception) -> float | None:
+    headers = getattr(exc, "litellm_response_headers", None) or getattr(
+        getattr(exc, "response", None), "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None
+
+
+def retryable(exc: Exception) -> bool:
+    litellm = load_litellm()
+
+    kinds = (litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
+             litellm.InternalServerError, litellm.ServiceUnavailableError)
+    if isinstance(exc, kinds):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def backoff_delay(exc: Exception, attempt: int, base_s: float) -> float:
+    """Seconds to wait before attempt `attempt + 1`: Retry-After when the server sent one."""
+    delay = _retry_after(exc)
+    if delay is None:
+        delay = base_s * 2 ** (attempt - 1) * (0.5 + random.random())
+    return min(delay, MAX_DELAY_S)
+
+
+def describe(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def response_cost(response: Any) -> tuple[float, bool]:
+    """The USD cost litellm priced a response at (from its bundled map), and whether it could."""
+    cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+    return (float(cost), True) if cost is not None else (0.0, False)
