@@ -8,6 +8,8 @@ taken as paths). Commands read their values through these functions instead.
 from __future__ import annotations
 
 import math
+import re
+import urllib.parse
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -25,6 +27,19 @@ def only(node: DictConfig, keys: set[str] | frozenset[str]) -> None:
     unknown = sorted(set(node) - set(keys))
     if unknown:
         raise SynthkitError(f"{name(node, unknown[0])} is not a known key (keys: {', '.join(sorted(keys))})")
+
+
+def no_credentials(node: DictConfig, key: str) -> None:
+    """A URL with credentials in it would be stored with the run's config and results: the key
+    belongs in an environment variable (`api_key_env`)."""
+    value = node[key]
+    if value is None:
+        return
+    parts = urllib.parse.urlsplit(str(value))
+    if parts.username or parts.password or re.search(r"key|token|secret|sig|auth", parts.query, re.IGNORECASE):
+        raise SynthkitError(f"{name(node, key)} carries credentials (user:password@ or a key in the query), which "
+                            "would be stored with the run: pass the key in an environment variable named by "
+                            f"{name(node, 'api_key_env')}")
 
 
 def flag(node: DictConfig, key: str) -> bool:

@@ -12,8 +12,8 @@ import os
 import random
 from typing import Any
 
-__all__ = ["LOCAL_PLACEHOLDER_KEY", "api_key", "backoff_delay", "describe", "load_litellm", "response_cost",
-           "retryable"]
+__all__ = ["LOCAL_PLACEHOLDER_KEY", "api_key", "backoff_delay", "completion_params", "describe", "load_litellm", "missing_key",
+           "response_cost", "retryable"]
 
 LOCAL_PLACEHOLDER_KEY = "synthkit-local-no-key"
 MAX_DELAY_S = 120.0
@@ -34,6 +34,38 @@ def api_key(api_key_env: str | None, placeholder: bool) -> str | None:
     if key:
         return key
     return LOCAL_PLACEHOLDER_KEY if placeholder else None
+
+
+def completion_params(model: str, messages: list[dict[str, Any]], *, max_tokens: int, timeout_s: float,
+                      temperature: float | None, api_base: str | None, api_key_env: str | None,
+                      placeholder: bool) -> dict[str, Any]:
+    """The arguments of one `litellm.completion` call; retries are the caller's (num_retries=0),
+    and parameters a provider rejects (o1's temperature) are dropped."""
+    params: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens,
+                              "timeout": timeout_s, "num_retries": 0, "drop_params": True}
+    if temperature is not None:
+        params["temperature"] = temperature
+    if api_base:
+        params["api_base"] = api_base
+    key = api_key(api_key_env, placeholder)
+    if key:
+        params["api_key"] = key
+    return params
+
+
+def missing_key(model: str, api_base: str | None, api_key_env: str | None, placeholder: bool) -> str | None:
+    """The environment variable a model needs but that is not set (names joined), if any."""
+    if placeholder:
+        return None
+    if api_key_env:
+        return None if os.environ.get(api_key_env) else api_key_env
+    litellm = load_litellm()
+    try:
+        found = litellm.validate_environment(model=model, api_base=api_base)
+    except Exception:  # a model litellm cannot place: the call itself will say what is wrong
+        return None
+    missing = found.get("missing_keys") or []
+    return None if found.get("keys_in_environment") or not missing else ", ".join(missing)
 
 
 def _retry_after(exc: Exception) -> float | None:

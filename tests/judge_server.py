@@ -1,9 +1,9 @@
-"""A local OpenAI-compatible chat server for judge tests, scripted per test.
+"""A local OpenAI-compatible chat server for judge and policy tests, scripted per test.
 
 `JudgeServer` answers POST /v1/chat/completions. By default it reads the criteria the judge
 asks for from the request's JSON schema and gives each a fixed score; a test replaces `reply`
 to script anything else (malformed JSON, out-of-range scores, 429 with Retry-After, 500s,
-slow or hanging replies). It counts requests received and answered.
+slow or hanging replies, tool calls for a policy). It counts requests received and answered.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class Reply:
     delay_s: float = 0.0
     hang: bool = False                  # never answer (until the server stops)
     body: dict[str, Any] | None = None  # an error body for non-200 replies
+    tool_calls: list[dict[str, Any]] | None = None  # OpenAI-style tool calls of the assistant message
 
 
 def requested_criteria(request: dict[str, Any]) -> list[str]:
@@ -77,8 +78,9 @@ class JudgeServer:
                     payload = {
                         "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                         "model": body.get("model"),
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": reply.content}}],
+                        "choices": [{"index": 0, "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                                     "message": {"role": "assistant", "content": reply.content,
+                                                 **({"tool_calls": reply.tool_calls} if reply.tool_calls else {})}}],
                         "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
                     }
                 else:

@@ -119,6 +119,7 @@ def register_configs() -> None:
 def run_command(command: Command, argv: Sequence[str]) -> None:
     """Run `command` with Hydra on `argv` (overrides and Hydra flags), in this process."""
     register_configs()
+    logging.raiseExceptions = False  # a reader that went away (`| head`) is not worth a traceback per line
     failed_jobs: list[int] = []
     app = hydra.main(version_base="1.3", config_path=str(default_dir("conf")),
                      config_name=command.name)(_task(command, failed_jobs))

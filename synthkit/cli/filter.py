@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from synthkit import checks
 from synthkit.errors import RunFinishedWithErrors
 from synthkit.filtering.export import FilterResult, run_filter
-from synthkit.filtering.spec import spec_from_config
+from synthkit.filtering.spec import FilterSpec, spec_from_config
 
 log = logging.getLogger("synthkit.filter")
 
@@ -41,11 +41,9 @@ def summary_lines(stats: dict[str, Any]) -> list[str]:
     return lines
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    spec = spec_from_config(cfg.filter)
-    db_path = Path(checks.text(cfg.db, "path"))
-    hydra = HydraConfig.get()
-    run_dir = Path(hydra.runtime.output_dir)
+def filter_into(run_dir: Path, db_path: Path, spec: FilterSpec) -> tuple[FilterResult, dict[str, Any]]:
+    """Filter `db_path` into `run_dir` (the SFT file, stats.json, the plot) and say what was
+    written; the result part is what the manifest keeps."""
     output = Path(spec.output) if spec.output else run_dir / "sft.jsonl"
     result: FilterResult = run_filter(db_path, spec, output)
     stats = result.stats
@@ -66,9 +64,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                "examples": stats["examples"]["written"], "tokens": stats["examples"]["tokens"],
                "judge_models": [stats["judge_model"]] if stats["judge_model"] else [],
                "rubric_versions": stats["rubric_versions"], "outputs": [str(p) for p in files]}
+    return result, outcome
+
+
+def nothing_kept(stats: dict[str, Any]) -> str:
+    return "no session matched the filter" if not stats["sessions"]["kept"] else "the kept sessions gave no example"
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    spec = spec_from_config(cfg.filter)
+    db_path = Path(checks.text(cfg.db, "path"))
+    hydra = HydraConfig.get()
+    run_dir = Path(hydra.runtime.output_dir)
+    result, outcome = filter_into(run_dir, db_path, spec)
     if not result.examples:
-        why = "no session matched the filter" if not stats["sessions"]["kept"] else \
-            "the kept sessions gave no example"
+        why = nothing_kept(result.stats)
         if hydra.mode == RunMode.MULTIRUN:
             log.warning("%s: this job keeps nothing; the sweep goes on", why)
             return outcome

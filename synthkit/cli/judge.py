@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
-import sys
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from synthkit import checks
 from synthkit.cli import rubric_options
+from synthkit.cli.progress import Progress
 from synthkit.errors import RunFinishedWithErrors, SynthkitError
 from synthkit.judging.llm import JudgeSettings
 from synthkit.judging.runner import JudgeOptions, run_judging
@@ -26,11 +24,6 @@ KEYS = {"model", "api_base", "api_key_env", "placeholder_key", "json_schema", "s
         "temperature", "max_tokens", "timeout_s", "max_retries", "concurrency", "batch_size", "workers",
         "backend", "dask", "splits", "task_ids", "policy_models", "sample", "seed", "limit",
         "max_trace_tokens", "refresh", "dry_run", "strict", "max_cost_usd"}
-
-
-def _has_credentials(url: str) -> bool:
-    parts = urllib.parse.urlsplit(url)
-    return bool(parts.username or parts.password or re.search(r"key|token|secret|sig|auth", parts.query, re.I))
 
 
 def options_from(cfg: DictConfig) -> JudgeOptions:
@@ -47,10 +40,7 @@ def options_from(cfg: DictConfig) -> JudgeOptions:
     for key in ("api_base", "api_key_env"):
         if j[key] is not None:
             checks.text(j, key)
-    if j.api_base is not None and _has_credentials(j.api_base):
-        raise SynthkitError("judge.api_base carries credentials (user:password@ or a key in the query), which "
-                            "would be stored with every result: pass the key in an environment variable named by "
-                            "judge.api_key_env")
+    checks.no_credentials(j, "api_base")
     dask = checks.mapping(j, "dask")
     settings = None if model is None else JudgeSettings(
         model=model, api_base=j.api_base, temperature=number(j, "temperature", positive=False, optional=True),
@@ -74,24 +64,17 @@ def options_from(cfg: DictConfig) -> JudgeOptions:
         config=OmegaConf.to_container(cfg, resolve=False))
 
 
-def _progress(line: str) -> None:
-    if sys.stderr.isatty():
-        print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
-    else:
-        log.info(line)
-
-
 def run(cfg: DictConfig) -> dict[str, Any]:
     options = options_from(cfg)
     db_path = Path(checks.text(cfg.db, "path"))
     with TraceStore.open(db_path):
         pass  # the DB must exist and be a trace DB before anything else
-    rubrics = rubric_options.selected(cfg.rubrics)
+    rubrics = rubric_options.for_task(cfg, rubric_options.named_task(cfg))
     log.info("judging with %s: %s", "no judge (code criteria only)" if options.settings is None else options.model,
              ", ".join(rubric.id for rubric in rubrics))
-    summary = run_judging(db_path, rubrics, options, progress=_progress)
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    progress = Progress(log)
+    summary = run_judging(db_path, rubrics, options, progress=progress)
+    progress.end()
     for line in summary.lines():
         log.info(line)
     result = {"run_id": summary.run_id, "sessions": summary.sessions, "results": summary.criteria,

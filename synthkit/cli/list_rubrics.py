@@ -21,6 +21,8 @@ def _count(n: int, noun: str) -> str:
 
 
 def _shown(path: str) -> str:
+    if "://" in path:  # a rubric built from what a task app advertises
+        return path
     relative = os.path.relpath(path)
     return path if relative.startswith("..") else relative
 
@@ -33,7 +35,7 @@ def describe(rubric: Rubric) -> dict[str, Any]:
         "description": rubric.description,
         "examples": sum(1 for e in type(rubric).examples if e.applies_to(rubric.id)),
         "criteria": [{"name": s.name, "kind": s.kind, "weight": s.weight, "required": s.required,
-                      "threshold": rubric.threshold_for(s), "line": s.line}
+                      "threshold": rubric.threshold_for(s), "line": s.line if line else 0}
                      for s in rubric.criteria()],
     }
 
@@ -46,19 +48,23 @@ def _text(rubrics: list[dict[str, Any]]) -> str:
             current = rubric["file"]
             lines.append(current)
         marks = f"  marks: {', '.join(rubric['marks'])}" if rubric["marks"] else ""
+        where = f"  line {rubric['line']}" if rubric["line"] else ""
         lines.append(f"  {rubric['id']}  version {rubric['version']}  weight {rubric['weight']:g}"
-                     f"{marks}  line {rubric['line']}  {rubric['examples']} examples")
+                     f"{marks}{where}  {rubric['examples']} examples")
         width = max(len(c["name"]) for c in rubric["criteria"])
         for c in rubric["criteria"]:
             required = "required" if c["required"] else "        "
+            where = f"  line {c['line']}" if c["line"] else ""
             lines.append(f"    {c['name'].ljust(width)}  {c['kind']:<5}  weight {c['weight']:<5g} "
-                         f"{required}  line {c['line']}")
+                         f"{required}{where}".rstrip())
     return "\n".join(lines)
 
 
 def run(cfg: DictConfig) -> None:
     output = checks.choice(cfg, "format", ("text", "json"))
-    collection, select = rubric_options.collection(cfg.rubrics)
+    task = rubric_options.named_task(cfg)
+    collection, select = rubric_options.collection(cfg.rubrics, task)
+    select = select or rubric_options.default_selection(cfg, task)
     selected = collection.select(select)
     listed = [describe(r) for r in selected]
     deselected = len(collection.rubrics) - len(selected)

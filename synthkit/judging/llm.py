@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from synthkit.providers import api_key, backoff_delay, describe, load_litellm, response_cost, retryable
+from synthkit.providers import backoff_delay, completion_params, describe, load_litellm, response_cost, retryable
 
 __all__ = ["JudgeAnswer", "JudgeRequest", "JudgeSettings", "call_judges", "load_litellm", "parse_answer"]
 
@@ -128,16 +128,10 @@ async def _complete(settings: JudgeSettings, messages: list[dict[str, str]],
     connection failures (exponential backoff with jitter; Retry-After honoured)."""
     litellm = load_litellm()
 
-    params: dict[str, Any] = {"model": settings.model, "messages": messages,
-                              "max_tokens": settings.max_tokens, "timeout": settings.timeout_s,
-                              "num_retries": 0, "drop_params": True}
-    if settings.temperature is not None:
-        params["temperature"] = settings.temperature
-    if settings.api_base:
-        params["api_base"] = settings.api_base
-    key = api_key(settings.api_key_env, settings.placeholder_key)
-    if key:
-        params["api_key"] = key
+    params = completion_params(settings.model, messages, max_tokens=settings.max_tokens,
+                               timeout_s=settings.timeout_s, temperature=settings.temperature,
+                               api_base=settings.api_base, api_key_env=settings.api_key_env,
+                               placeholder=settings.placeholder_key)
     if schema is not None:
         params["response_format"] = {"type": "json_schema", "json_schema": {
             "name": "rubric_scores", "schema": schema, "strict": True}}

@@ -31,8 +31,15 @@ from typing import Any
 import attrs
 
 from synthkit.errors import SynthkitError
-from synthkit.judging.llm import JudgeAnswer, JudgeRequest, JudgeSettings, call_judges, load_litellm
+from synthkit.judging.llm import (
+    JudgeAnswer,
+    JudgeRequest,
+    JudgeSettings,
+    call_judges,
+    load_litellm,
+)
 from synthkit.judging.render import judge_messages, render_trace, response_schema
+from synthkit.providers import missing_key
 from synthkit.rubrics.api import CriterionSpec, Rubric
 from synthkit.rubrics.grading import rubric_result, run_criterion, score_outcome
 from synthkit.rubrics.results import CriterionResult, Outcome
@@ -192,23 +199,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _missing_key(settings: JudgeSettings) -> str | None:
-    """The environment variable the judge needs but that is not set, if any."""
-    import os
-
-    if settings.placeholder_key:
-        return None
-    if settings.api_key_env:
-        return None if os.environ.get(settings.api_key_env) else settings.api_key_env
-    litellm = load_litellm()
-    try:
-        found = litellm.validate_environment(model=settings.model, api_base=settings.api_base)
-    except Exception:
-        return None
-    missing = found.get("missing_keys") or []
-    return None if found.get("keys_in_environment") or not missing else ", ".join(missing)
-
-
 def cache_key(rubric: Rubric, messages: Sequence[dict[str, str]], settings: JudgeSettings,
               schema: bool) -> str:
     payload = {"rubric": rubric.id, "version": rubric.version, "messages": list(messages),
@@ -260,7 +250,9 @@ class _Driver:
         self.progress = progress
         self.settings = options.settings
         # A dry run calls nothing, so it needs no key: it prices what a real run would send.
-        self.no_key = None if self.settings is None or options.dry_run else _missing_key(self.settings)
+        settings = self.settings
+        self.no_key = None if settings is None or options.dry_run else missing_key(
+            settings.model, settings.api_base, settings.api_key_env, settings.placeholder_key)
         if self.no_key and options.strict:
             raise SynthkitError(f"judge {self.settings.model} needs {self.no_key}, which is not set "
                                 "(judge.strict=true)")

@@ -85,8 +85,17 @@ def keywords(rubric: Rubric) -> set[str]:
 
 
 def source_of(rubric: Rubric | type[Rubric]) -> tuple[str, int]:
+    """File and line of the class; a class built at run time says where it came from
+    (`__synthkit_origin__`, line 0)."""
     cls = rubric if inspect.isclass(rubric) else type(rubric)
-    return inspect.getsourcefile(cls) or "?", inspect.getsourcelines(cls)[1]
+    origin = cls.__dict__.get("__synthkit_origin__")
+    if origin:
+        return origin, 0
+    file = inspect.getsourcefile(cls) or "?"
+    try:
+        return file, inspect.getsourcelines(cls)[1]
+    except OSError:
+        return file, 0
 
 
 def _resolve(entry: str) -> Path | None:
@@ -193,9 +202,10 @@ def collect_file(path: Path) -> tuple[list[Rubric], list[CollectionError]]:
 
 
 def collect(paths: Sequence[str] = ("rubrics",), patterns: Sequence[str] = DEFAULT_PATTERNS, *,
-            include_defaults: bool = False) -> Collection:
+            include_defaults: bool = False, extra: Sequence[Rubric] = ()) -> Collection:
     """Collect the rubrics under `paths`. With `include_defaults`, synthkit's example rubrics
-    come first and a collected rubric with the same id replaces one of them."""
+    come first and a collected rubric with the same id replaces one of them; `extra` rubrics
+    (built at run time, such as a task app's) come last."""
     rubrics: list[Rubric] = []
     errors: list[CollectionError] = []
     files: list[Path] = []
@@ -220,7 +230,7 @@ def collect(paths: Sequence[str] = ("rubrics",), patterns: Sequence[str] = DEFAU
                 rubrics.extend(found)
             errors.extend(failed)
     own = {r.id for r in rubrics}
-    rubrics = [r for r in defaults.values() if r.id not in own] + rubrics
+    rubrics = [r for r in defaults.values() if r.id not in own] + rubrics + list(extra)
     seen: dict[str, Rubric] = {}
     unique = []
     for rubric in rubrics:
@@ -238,10 +248,10 @@ def collect(paths: Sequence[str] = ("rubrics",), patterns: Sequence[str] = DEFAU
 
 def select_rubrics(paths: Sequence[str], patterns: Sequence[str], select: str, *,
                    include_defaults: bool = False, continue_on_collection_errors: bool = False,
-                   ) -> tuple[Collection, tuple[Rubric, ...]]:
+                   extra: Sequence[Rubric] = ()) -> tuple[Collection, tuple[Rubric, ...]]:
     """Collect and select as the `rubrics.*` config says; collection errors stop here unless
     told to continue, and selecting nothing is an error too."""
-    collection = collect(paths, patterns, include_defaults=include_defaults)
+    collection = collect(paths, patterns, include_defaults=include_defaults, extra=extra)
     if collection.errors and not continue_on_collection_errors:
         raise CollectionFailed(collection)
     selected = collection.select(select)

@@ -9,6 +9,7 @@ content was stored; reading, it accepts everything synth-ai writes.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,8 @@ MESSAGE_TYPE_TO_ROLE = {"system": "system", "user": "user", "assistant": "assist
                         # what synth-ai task apps record for their policy's turns
                         "policy_system_prompt": "system", "policy_user_prompt": "user",
                         "policy_tool_call": "assistant"}
+
+_DATETIME_REPR = re.compile(r"datetime\.datetime\((?P<fields>[\d,\s]+?)(?:,\s*tzinfo=(?P<tz>.+))?\)")
 
 CONTENT_FORMAT_KEY = "content_format"  # in messages.metadata: "text" or "json"
 
@@ -55,8 +58,21 @@ def loads(text: Any, default: Any = None) -> Any:
         return text
 
 
+def _from_repr(text: str) -> datetime | None:
+    """`datetime.datetime(2025, 10, 31, 12, 0, 5, 120000, tzinfo=datetime.timezone.utc)`: how
+    synth-ai task apps write datetimes they cannot serialise (they fall back to repr)."""
+    match = _DATETIME_REPR.fullmatch(text)
+    if match is None:
+        return None
+    fields = [int(part) for part in match["fields"].split(",") if part.strip()]
+    if match["tz"] and "utc" not in match["tz"].lower():
+        raise ValueError(f"a date-time with a time zone other than UTC: {text!r}")
+    return datetime(*fields, tzinfo=UTC)
+
+
 def parse_time(value: Any) -> datetime | None:
-    """Read the datetime spellings found in trace DBs; naive times are taken as UTC."""
+    """Read the datetime spellings found in trace DBs and task-app traces (ISO-8601, epoch
+    seconds, Python reprs); naive times are taken as UTC."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -64,7 +80,13 @@ def parse_time(value: Any) -> datetime | None:
     elif isinstance(value, int | float):
         return datetime.fromtimestamp(float(value), tz=UTC)
     else:
-        text = str(value).strip().replace("Z", "+00:00")
+        text = str(value).strip()
+        if text.startswith("datetime.datetime("):
+            parsed = _from_repr(text)
+            if parsed is None:
+                raise ValueError(f"not a date-time: {value!r}")
+            return parsed
+        text = text.replace("Z", "+00:00")
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:

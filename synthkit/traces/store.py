@@ -8,6 +8,7 @@ writers queue rather than interleave; the last one out returns the DB to a singl
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 import urllib.parse
 from collections import defaultdict
@@ -29,6 +30,7 @@ from synthkit.traces.model import (
     Message,
     OutcomeReward,
     Session,
+    SessionStatus,
     Timestep,
 )
 
@@ -450,9 +452,13 @@ class TraceWriter:
                 raise TraceDBError(f"cannot write {self.path}: {exc}") from None
             raise
 
-    def has_session(self, session_id: str) -> bool:
-        return self._conn.execute("SELECT 1 FROM session_traces WHERE session_id = ?",
-                                  (session_id,)).fetchone() is not None
+    def statuses(self, session_id: str) -> list[str]:
+        """The statuses of `session_id` and of the sessions named `<session_id>-...` (its reruns)."""
+        pattern = re.sub(r"([\\%_])", r"\\\1", session_id) + "-%"
+        rows = self._conn.execute(
+            "SELECT json_extract(metadata, '$.status') FROM session_traces "
+            "WHERE session_id = ? OR session_id LIKE ? ESCAPE '\\'", (session_id, pattern))
+        return [status or SessionStatus.COMPLETED.value for (status,) in rows]
 
     def _insert(self, table: str, row: dict[str, Any]) -> int:
         return self.db[table].insert(row).last_rowid

@@ -22,7 +22,7 @@ def test_the_listing_from_an_empty_folder_shows_the_examples(run_cli, tmp_path):
     assert any(line.split()[:4] == ["failure_analysis", "judge", "weight", "0.15"] for line in lines)
     assert any(line.split()[:5] == ["has_final_answer", "code", "weight", "0.2", "required"]
                for line in lines)
-    assert lines[-1] == "2 files, 6 rubrics, 16 criteria"
+    assert lines[-1] == "3 files, 7 rubrics, 19 criteria"
     assert tree(tmp_path) == before
 
 

@@ -13,7 +13,7 @@ CONF = Path(__file__).parents[2] / "conf"
 
 
 def test_the_config_defaults_are_the_spec_defaults():
-    yaml_defaults = OmegaConf.to_container(OmegaConf.load(CONF / "filter.yaml").filter)
+    yaml_defaults = OmegaConf.to_container(OmegaConf.load(CONF / "filter_settings.yaml"))  # @package filter
     assert yaml_defaults == FilterSpec().to_config()
 
 

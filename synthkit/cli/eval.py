@@ -1,0 +1,182 @@
+"""`synthkit eval`: play one episode per seed, record each into the trace DB, grade as they finish."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+from omegaconf import DictConfig
+
+from synthkit import checks
+from synthkit.cli import rubric_options
+from synthkit.cli.judge import options_from
+from synthkit.cli.progress import Progress
+from synthkit.collect.config import (
+    identity,
+    plain_config,
+    policy_from_config,
+    task_from_config,
+)
+from synthkit.collect.rollout import Episode, RemoteTask, RolloutSummary, run_episodes
+from synthkit.collect.seeds import parse_seeds
+from synthkit.errors import RunFinishedWithErrors, SynthkitError
+from synthkit.judging.runner import JudgeOptions, RunSummary, run_judging
+from synthkit.providers import missing_key
+from synthkit.rubrics.api import Rubric
+from synthkit.traces.model import Session, SessionStatus
+from synthkit.traces.store import Selection, TraceWriter
+
+log = logging.getLogger("synthkit.eval")
+EVAL_KEYS = {"seeds", "split", "max_steps", "concurrency", "rerun"}
+
+
+class _InlineJudge:
+    """Grades finished episodes a batch at a time (`judge.batch_size`) through the judge runner:
+    the same cache, tables and rules as `synthkit judge`."""
+
+    def __init__(self, cfg: DictConfig, db_path: Path, rubrics: tuple[Rubric, ...], enabled: bool) -> None:
+        self.db_path, self.enabled, self.rubrics = db_path, enabled, rubrics
+        self.options: JudgeOptions = options_from(cfg)
+        self.waiting: list[str] = []
+        self.runs: list[RunSummary] = []
+        settings = self.options.settings
+        missing = settings and missing_key(settings.model, settings.api_base, settings.api_key_env,
+                                           settings.placeholder_key)
+        if missing and self.options.strict:
+            raise SynthkitError(f"judge {settings.model} needs {missing}, which is not set (judge.strict=true)")
+        # without a key no call is made: one run at the end grades the code criteria, one warning
+        self.every = 1 << 62 if missing else self.options.batch_size
+
+    def add(self, session: Session) -> None:
+        if not self.enabled:
+            return
+        self.waiting.append(session.session_id)
+        if len(self.waiting) >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.waiting:
+            return
+        selection = Selection(session_ids=tuple(self.waiting))
+        self.waiting = []
+        self.runs.append(run_judging(self.db_path, self.rubrics, attrs.evolve(
+            self.options, selection=selection, sample=None, limit=None)))
+
+    def totals(self) -> dict[str, Any]:
+        return {"judged_sessions": sum(r.sessions for r in self.runs), "results": sum(r.criteria for r in self.runs),
+                "judge_calls": sum(r.calls for r in self.runs), "judge_errors": sum(r.errors for r in self.runs),
+                "judge_cost_usd": sum(r.cost_usd for r in self.runs),
+                "skipped_no_key": next((r.skipped_no_key for r in self.runs if r.skipped_no_key), None),
+                "judge_stopped": next((r.stopped for r in self.runs if r.stopped), None)}
+
+
+def _episodes(cfg: DictConfig, task: Any, policy: Any, writer: TraceWriter, seeds: list[int], split: str,
+              max_steps: int, rerun: bool) -> tuple[list[Episode], int]:
+    task_config, policy_config = plain_config(cfg.task), plain_config(cfg.policy)
+    digest = identity(task_config, policy_config, {"max_steps": max_steps})
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    metadata = {"task_id": task.task_id, "task_split": split, "env_name": task.env_name,
+                "policy_name": policy.name, "model": policy.model,
+                "eval": {"task": task_config, "policy": policy_config, "max_steps": max_steps, "identity": digest}}
+    episodes, skipped = [], 0
+    for seed in seeds:
+        session_id = f"eval-{task.task_id}-{split}-seed{seed}-{digest}"
+        recorded = writer.statuses(session_id)
+        if recorded:
+            if not rerun and any(status != SessionStatus.FAILED.value for status in recorded):
+                skipped += 1
+                continue
+            session_id = f"{session_id}-{stamp}"  # a rerun, or another try of a seed that only failed
+        episodes.append(Episode(seed, session_id, {**metadata, "seed": seed}))
+    return episodes, skipped
+
+
+@attrs.frozen
+class Plan:
+    """What `eval.*`, `task.*` and `policy.*` say, checked, with the task app (if any) reached:
+    every problem with them shows before the first episode."""
+
+    seeds: list[int]
+    split: str
+    max_steps: int
+    concurrency: int
+    rerun: bool
+    task: Any
+    policy: Any
+    rubrics: tuple[Rubric, ...]
+
+
+def prepare(cfg: DictConfig) -> Plan:
+    e = cfg.eval
+    checks.only(e, EVAL_KEYS)
+    seeds = parse_seeds(list(e.seeds) if not isinstance(e.seeds, str | int) else e.seeds)
+    task, policy = task_from_config(cfg.task), policy_from_config(cfg.policy)
+    if isinstance(task, RemoteTask):
+        policy = task.bind(policy)
+    policy.check()
+    return Plan(seeds=seeds, split=checks.text(e, "split"), max_steps=checks.number(e, "max_steps", integer=True),
+                concurrency=checks.number(e, "concurrency", integer=True), rerun=checks.flag(e, "rerun"),
+                task=task, policy=policy, rubrics=rubric_options.for_task(cfg, task))
+
+
+def evaluate(cfg: DictConfig, db_path: Path, plan: Plan | None = None, *, inline_judge: bool = True) -> dict[str, Any]:
+    """Play, record and (with `inline_judge`) grade what `cfg` says; the command's result (what
+    the manifest keeps)."""
+    plan = plan or prepare(cfg)
+    task, policy, seeds, split, max_steps = plan.task, plan.policy, plan.seeds, plan.split, plan.max_steps
+    judge = _InlineJudge(cfg, db_path, plan.rubrics, enabled=inline_judge)
+    created = not db_path.exists()
+    with TraceWriter.open(db_path, create=True) as writer:
+        if created:
+            log.info("created trace DB %s", db_path)
+        episodes, skipped = _episodes(cfg, task, policy, writer, seeds, split, max_steps, plan.rerun)
+        if skipped:
+            log.info("skipped %d seeds already recorded in %s (eval.rerun=true plays them again)", skipped, db_path)
+        progress = Progress(log, every=max(1, len(episodes) // 10))
+        failures: list[str] = []
+
+        def write(session: Session) -> None:
+            with writer.transaction():
+                writer.write_session(session)
+            if session.status is SessionStatus.FAILED:
+                failures.append(f"seed {session.metadata['seed']}: {session.metadata.get('error')}")
+                log.warning("seed %s failed: %s", session.metadata["seed"], session.metadata.get("error"))
+            judge.add(session)
+
+        summary: RolloutSummary = RolloutSummary()
+        try:
+            summary = run_episodes(task, policy, episodes, max_steps=max_steps, concurrency=plan.concurrency,
+                                   write=write, progress=lambda s: progress(s.line(len(episodes))))
+        finally:
+            progress.end()
+            judge.flush()
+    result = {"db": str(db_path), "created_db": created, "task": task.task_id, "policy": policy.name,
+              "model": policy.model, "seeds": len(seeds), "skipped_existing": skipped, "episodes": summary.episodes,
+              "failed": summary.failed, "mean_reward": summary.mean_reward, **judge.totals(),
+              "rubric_versions": {r.id: r.version for r in judge.rubrics},
+              "judge_models": [judge.options.model]}
+    for line in _summary_lines(result, inline_judge):
+        log.info(line)
+    if failures:
+        raise RunFinishedWithErrors(f"{len(failures)} of {summary.episodes} episodes failed (stored as failed "
+                                    "sessions with their errors)", result)
+    return result
+
+
+def _summary_lines(result: dict[str, Any], graded: bool) -> list[str]:
+    mean = "-" if result["mean_reward"] is None else f"{result['mean_reward']:.4g}"
+    lines = [f"episodes: {result['episodes']} played ({result['failed']} failed), "
+             f"{result['skipped_existing']} skipped as already recorded; mean reward {mean}"]
+    if graded:
+        lines.append(f"graded: {result['judged_sessions']} sessions, {result['results']} results, "
+                     f"{result['judge_calls']} judge calls, {result['judge_errors']} errors")
+    if result["skipped_no_key"]:
+        lines.append(f"judge criteria skipped ({result['skipped_no_key']} to grade them)")
+    return lines
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    return evaluate(cfg, Path(checks.text(cfg.db, "path")))

@@ -1,0 +1,98 @@
+"""`synthkit pipeline`: eval, judge, filter and validate in one run directory.
+
+Each step is the command of the same name, run on the same config: the episodes go into
+`db.path` (by default a fresh DB in the run directory), the judge grades every session there,
+the filter writes `sft.jsonl` and `stats.json` beside it, and validate checks that file.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from synthkit import checks
+from synthkit.cli.eval import evaluate, prepare
+from synthkit.cli.filter import NOTHING_KEPT_EXIT, filter_into, nothing_kept
+from synthkit.cli.judge import options_from
+from synthkit.cli.progress import Progress
+from synthkit.errors import RunFinishedWithErrors
+from synthkit.filtering.spec import spec_from_config
+from synthkit.filtering.validate import validate_file
+from synthkit.judging.runner import run_judging
+
+log = logging.getLogger("synthkit.pipeline")
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    db_path = Path(checks.text(cfg.db, "path"))
+    spec = spec_from_config(cfg.filter)  # every step's config is checked before the first runs
+    options = options_from(cfg)
+    plan = prepare(cfg)
+    rubrics = plan.rubrics
+    problems: list[str] = []
+
+    log.info("1/4 eval")
+    try:
+        played = evaluate(cfg, db_path, plan, inline_judge=False)
+    except RunFinishedWithErrors as exc:
+        played = exc.result
+        problems.append(str(exc))
+
+    log.info("2/4 judge")
+    progress = Progress(log, every=10)
+    graded = run_judging(db_path, rubrics, options, progress=progress)
+    progress.end()
+    for line in graded.lines():
+        log.info(line)
+    if graded.stopped:
+        problems.append(f"the judge stopped early: {graded.stopped}")
+    elif graded.errors:
+        problems.append(f"{graded.errors} criterion results ended in error")
+
+    log.info("3/4 filter")
+    filtered, outcome = filter_into(run_dir, db_path, spec)
+
+    log.info("4/4 validate")
+    report = validate_file(filtered.outputs[0]) if filtered.outputs else None
+    if report is not None and report.errors:
+        problems.append(f"{len(report.errors)} lines of {filtered.outputs[0]} fail validation")
+
+    result = {"episodes": played["episodes"], "failed_episodes": played["failed"],
+              "skipped_existing": played["skipped_existing"], "mean_reward": played["mean_reward"],
+              "judged_sessions": graded.sessions, "judge_calls": graded.calls, "judge_errors": graded.errors,
+              "judge_cost_usd": graded.cost_usd, "skipped_no_key": graded.skipped_no_key,
+              **{k: v for k, v in outcome.items() if k not in ("judge_models", "rubric_versions")},
+              "valid": None if report is None else not report.errors,
+              "validation_warnings": None if report is None else len(report.warnings),
+              "rubric_versions": {r.id: r.version for r in rubrics}, "judge_models": [options.model],
+              "db": str(db_path), "sft": str(filtered.outputs[0]) if filtered.outputs else None}
+    for line in _summary(result):
+        log.info(line)
+    if not filtered.examples:
+        raise RunFinishedWithErrors(nothing_kept(filtered.stats), result, exit_code=NOTHING_KEPT_EXIT)
+    if problems:
+        raise RunFinishedWithErrors("; ".join(problems), result)
+    return result
+
+
+def _summary(result: dict[str, Any]) -> list[str]:
+    mean = "-" if result["mean_reward"] is None else f"{result['mean_reward']:.4g}"
+    lines = ["summary:",
+             f"  episodes: {result['episodes']} played ({result['failed_episodes']} failed, "
+             f"{result['skipped_existing']} already recorded), mean reward {mean}",
+             f"  judged: {result['judged_sessions']} sessions, {result['judge_calls']} judge calls, "
+             f"{result['judge_errors']} errors, ${result['judge_cost_usd']:.4f}"]
+    if result["skipped_no_key"]:
+        lines.append(f"  judge criteria skipped ({result['skipped_no_key']} to grade them)")
+    lines.append(f"  kept: {result['sessions_kept']} of {result['sessions_seen']} sessions, "
+                 f"{result['examples']} examples, {result['tokens']} tokens")
+    if result["sft"]:
+        valid = "valid" if result["valid"] else "NOT valid"
+        lines.append(f"  SFT JSONL: {result['sft']} ({valid} for fine-tuning; "
+                     f"{result['validation_warnings']} warnings, e.g. the metadata on each line)")
+    return lines

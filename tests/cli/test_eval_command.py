@@ -1,0 +1,130 @@
+"""`synthkit eval` and `synthkit pipeline` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_cli import assert_one_line_error
+from tests.judge_server import JudgeServer, Reply, answer, requested_criteria
+
+
+def sessions(db):
+    conn = sqlite3.connect(db)
+    try:
+        return {sid: json.loads(meta) for sid, meta in conn.execute("SELECT session_id, metadata FROM session_traces")}
+    finally:
+        conn.close()
+
+
+def count(db, table, where="1=1"):
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_eval_records_each_seed_once(run_cli, tmp_path):
+    first = run_cli("eval", "db.path=t.db", 'eval.seeds="0-1,5"', "eval.max_steps=30")
+    assert first.exit_code == 0, first.err
+    assert "created trace DB t.db" in first.out and "episodes: 3 played (0 failed)" in first.out
+    recorded = sessions(tmp_path / "t.db")
+    assert sorted(m["seed"] for m in recorded.values()) == [0, 1, 5]
+    metadata = next(iter(recorded.values()))
+    assert {k: metadata[k] for k in ("task_id", "task_split", "model", "env_name", "policy_name", "status")} == {
+        "task_id": "crafter", "task_split": "train", "model": "scripted", "env_name": "crafter",
+        "policy_name": "scripted", "status": "completed"}
+    assert metadata["eval"]["policy"] == {"name": "scripted", "epsilon": 0.2, "error_rate": 0.2}
+    assert count(tmp_path / "t.db", "judge_scores", "judge_model = 'code'") > 0  # graded inline (code criteria)
+    again = run_cli("eval", "db.path=t.db", 'eval.seeds="0-2"', "eval.max_steps=30")
+    assert again.exit_code == 0 and "skipped 2 seeds already recorded" in again.out
+    assert len(sessions(tmp_path / "t.db")) == 4
+    rerun = run_cli("eval", "db.path=t.db", "eval.seeds=[0]", "eval.max_steps=30", "eval.rerun=true")
+    assert rerun.exit_code == 0 and len(sessions(tmp_path / "t.db")) == 5
+    (manifest,) = [json.loads(p.read_text()) for p in sorted((tmp_path / "experiments" / "eval").glob("*/manifest.json"))
+                   if json.loads(p.read_text())["result"]["episodes"] == 3]
+    assert manifest["result"]["seeds"] == 3 and manifest["db"]["rows"]["sessions"] == 3
+
+
+def test_a_policy_that_fails_is_one_line_per_seed_and_a_failed_exit(run_cli, tmp_path):
+    with JudgeServer() as server:
+        server.reply = lambda request: Reply(status=400, body={"error": {"message": "no such model"}})
+        result = run_cli("eval", "db.path=t.db", "task=math", "policy=litellm", "policy.model=openai/nothing",
+                         f"policy.api_base={server.api_base}", "policy.placeholder_key=true", "eval.seeds=[0,1]")
+    assert result.exit_code == 1
+    assert result.err.strip().endswith("2 of 2 episodes failed (stored as failed sessions with their errors)")
+    assert result.out.count("failed: RuntimeError: the policy's LM call failed: BadRequestError") == 2
+    assert {m["status"] for m in sessions(tmp_path / "t.db").values()} == {"failed"}
+
+
+def test_math_with_a_judge_inline(run_cli, tmp_path):
+    with JudgeServer() as server:
+        server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.9)))
+        result = run_cli("eval", "db.path=t.db", "task=math", "eval.seeds=[0,1,2]", "judge=local",
+                         f"judge.api_base={server.api_base}")
+    assert result.exit_code == 0, result.err
+    assert len(server.requests) == 3 and "3 judge calls, 0 errors" in result.out
+    assert count(tmp_path / "t.db", "judge_scores", "kind = 'judge' AND score = 0.9") == 3
+    assert count(tmp_path / "t.db", "judge_scores", "rubric_id = 'RubricMathAnswer' AND criterion = 'correct'") == 3
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (('eval.seeds="3-1"',), "eval.seeds: the range '3-1' runs backwards"),
+    (("task.name=chess",), "task.name must be one of crafter, math, taskapp"),
+    (("policy.epsilon=2",), "policy.epsilon is a share between 0 and 1"),
+    (("eval.max_steps=0",), "eval.max_steps must be a whole number > 0"),
+    (("eval.bogus=1",), "eval.bogus is not a known key"),
+    (("policy=litellm", "policy.model=openai/gpt-4o-mini"), "policy.model openai/gpt-4o-mini needs OPENAI_API_KEY"),
+])
+def test_mistakes_are_one_line_and_create_nothing(run_cli, tmp_path, monkeypatch, args, fragment):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert_one_line_error(run_cli("eval", "db.path=t.db", *args), fragment)
+    assert not (tmp_path / "t.db").exists() and not (tmp_path / "experiments").exists()
+
+
+def test_the_pipeline_ends_with_a_valid_sft_file(run_cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = run_cli("pipeline", 'eval.seeds="0-5"', "eval.max_steps=120")
+    assert result.exit_code == 0, result.err
+    (run_dir,) = (tmp_path / "experiments" / "pipeline").iterdir()
+    assert (run_dir / "traces.db").is_file() and (run_dir / "stats.json").is_file()
+    assert "judge criteria skipped (no API key: set OPENAI_API_KEY to grade them)" in result.out
+    stats = json.loads((run_dir / "stats.json").read_text())
+    assert 0 < stats["sessions"]["kept"] < 6
+    assert f"SFT JSONL: {run_dir / 'sft.jsonl'} (valid for fine-tuning" in result.out
+    checked = run_cli("validate", f"path={run_dir / 'sft.jsonl'}")
+    assert checked.exit_code == 0 and "0 errors" in checked.out
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["result"]["episodes"] == 6 and manifest["outputs"][str(run_dir / "sft.jsonl")]["sha256"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_every_finished_episode(tmp_path):
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    command = [str(Path(sys.executable).parent / "synthkit"), "eval", "db.path=t.db", 'eval.seeds="0-39"',
+               "eval.concurrency=2", "eval.max_steps=60"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    db = tmp_path / "t.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not db.exists() or count(db, "session_traces") < 2):
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    stored = sessions(db)
+    assert 2 <= len(stored) < 40 and {m["status"] for m in stored.values()} == {"completed"}
+    seeds = ",".join(str(m["seed"]) for m in stored.values())
+    again = subprocess.run([*command[:3], f"eval.seeds=[{seeds}]", "eval.max_steps=5"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr  # a different step limit is a different episode: nothing skipped
+    assert f"episodes: {len(stored)} played (0 failed), 0 skipped" in again.stdout
