@@ -29,17 +29,17 @@ def only(node: DictConfig, keys: set[str] | frozenset[str]) -> None:
         raise SynthkitError(f"{name(node, unknown[0])} is not a known key (keys: {', '.join(sorted(keys))})")
 
 
-def no_credentials(node: DictConfig, key: str) -> None:
+def no_credentials(node: DictConfig, key: str, variable: str | None = None) -> None:
     """A URL with credentials in it would be stored with the run's config and results: the key
-    belongs in an environment variable (`api_key_env`)."""
+    belongs in an environment variable (`variable`, or the one named by `api_key_env`)."""
     value = node[key]
     if value is None:
         return
     parts = urllib.parse.urlsplit(str(value))
     if parts.username or parts.password or re.search(r"key|token|secret|sig|auth", parts.query, re.IGNORECASE):
+        where = variable or f"an environment variable named by {name(node, 'api_key_env')}"
         raise SynthkitError(f"{name(node, key)} carries credentials (user:password@ or a key in the query), which "
-                            "would be stored with the run: pass the key in an environment variable named by "
-                            f"{name(node, 'api_key_env')}")
+                            f"would be stored with the run: pass the key in {where}")
 
 
 def flag(node: DictConfig, key: str) -> bool:

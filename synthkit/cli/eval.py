@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from synthkit.collect.config import (
     policy_from_config,
     task_from_config,
 )
-from synthkit.collect.rollout import Episode, RemoteTask, RolloutSummary, run_episodes
+from synthkit.collect.rollout import Episode, RemoteTask, run_episodes
 from synthkit.collect.seeds import parse_seeds
 from synthkit.errors import RunFinishedWithErrors, SynthkitError
 from synthkit.judging.runner import JudgeOptions, RunSummary, run_judging
@@ -35,10 +36,11 @@ EVAL_KEYS = {"seeds", "split", "max_steps", "concurrency", "rerun"}
 
 class _InlineJudge:
     """Grades finished episodes a batch at a time (`judge.batch_size`) through the judge runner:
-    the same cache, tables and rules as `synthkit judge`."""
+    the same cache, tables and rules as `synthkit judge`. Failed episodes are not graded (the
+    filter leaves them out anyway)."""
 
-    def __init__(self, cfg: DictConfig, db_path: Path, rubrics: tuple[Rubric, ...], enabled: bool) -> None:
-        self.db_path, self.enabled, self.rubrics = db_path, enabled, rubrics
+    def __init__(self, cfg: DictConfig, db_path: Path, rubrics: tuple[Rubric, ...]) -> None:
+        self.db_path, self.rubrics = db_path, rubrics
         self.options: JudgeOptions = options_from(cfg)
         self.waiting: list[str] = []
         self.runs: list[RunSummary] = []
@@ -48,13 +50,13 @@ class _InlineJudge:
         if missing and self.options.strict:
             raise SynthkitError(f"judge {settings.model} needs {missing}, which is not set (judge.strict=true)")
         # without a key no call is made: one run at the end grades the code criteria, one warning
-        self.every = 1 << 62 if missing else self.options.batch_size
+        self.only_at_end = bool(missing)
 
     def add(self, session: Session) -> None:
-        if not self.enabled:
+        if session.status is SessionStatus.FAILED:
             return
         self.waiting.append(session.session_id)
-        if len(self.waiting) >= self.every:
+        if not self.only_at_end and len(self.waiting) >= self.options.batch_size:
             self.flush()
 
     def flush(self) -> None:
@@ -70,23 +72,23 @@ class _InlineJudge:
                 "judge_calls": sum(r.calls for r in self.runs), "judge_errors": sum(r.errors for r in self.runs),
                 "judge_cost_usd": sum(r.cost_usd for r in self.runs),
                 "skipped_no_key": next((r.skipped_no_key for r in self.runs if r.skipped_no_key), None),
-                "judge_stopped": next((r.stopped for r in self.runs if r.stopped), None)}
+                "judge_stopped": next((r.stopped for r in self.runs if r.stopped), None),
+                "rubric_versions": {r.id: r.version for r in self.rubrics}, "judge_models": [self.options.model]}
 
 
-def _episodes(cfg: DictConfig, task: Any, policy: Any, writer: TraceWriter, seeds: list[int], split: str,
-              max_steps: int, rerun: bool) -> tuple[list[Episode], int]:
-    task_config, policy_config = plain_config(cfg.task), plain_config(cfg.policy)
-    digest = identity(task_config, policy_config, {"max_steps": max_steps})
+def _episodes(cfg: DictConfig, plan: Plan, writer: TraceWriter) -> tuple[list[Episode], int]:
+    task, policy = plan.task, plan.policy
+    digest = identity(cfg.task, cfg.policy, plan.max_steps)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    metadata = {"task_id": task.task_id, "task_split": split, "env_name": task.env_name,
+    metadata = {"task_id": task.task_id, "task_split": plan.split, "env_name": task.env_name,
                 "policy_name": policy.name, "model": policy.model,
-                "eval": {"task": task_config, "policy": policy_config, "max_steps": max_steps, "identity": digest}}
+                "eval": {"identity": digest, "config": plain_config(cfg)}}
     episodes, skipped = [], 0
-    for seed in seeds:
-        session_id = f"eval-{task.task_id}-{split}-seed{seed}-{digest}"
+    for seed in plan.seeds:
+        session_id = f"eval-{task.task_id}-{plan.split}-seed{seed}-{digest}"
         recorded = writer.statuses(session_id)
         if recorded:
-            if not rerun and any(status != SessionStatus.FAILED.value for status in recorded):
+            if not plan.rerun and any(status != SessionStatus.FAILED.value for status in recorded):
                 skipped += 1
                 continue
             session_id = f"{session_id}-{stamp}"  # a rerun, or another try of a seed that only failed
@@ -112,7 +114,7 @@ class Plan:
 def prepare(cfg: DictConfig) -> Plan:
     e = cfg.eval
     checks.only(e, EVAL_KEYS)
-    seeds = parse_seeds(list(e.seeds) if not isinstance(e.seeds, str | int) else e.seeds)
+    seeds = parse_seeds(e.seeds)
     task, policy = task_from_config(cfg.task), policy_from_config(cfg.policy)
     if isinstance(task, RemoteTask):
         policy = task.bind(policy)
@@ -126,39 +128,43 @@ def evaluate(cfg: DictConfig, db_path: Path, plan: Plan | None = None, *, inline
     """Play, record and (with `inline_judge`) grade what `cfg` says; the command's result (what
     the manifest keeps)."""
     plan = plan or prepare(cfg)
-    task, policy, seeds, split, max_steps = plan.task, plan.policy, plan.seeds, plan.split, plan.max_steps
-    judge = _InlineJudge(cfg, db_path, plan.rubrics, enabled=inline_judge)
+    task, policy = plan.task, plan.policy
+    judge = _InlineJudge(cfg, db_path, plan.rubrics) if inline_judge else None
     created = not db_path.exists()
     with TraceWriter.open(db_path, create=True) as writer:
         if created:
             log.info("created trace DB %s", db_path)
-        episodes, skipped = _episodes(cfg, task, policy, writer, seeds, split, max_steps, plan.rerun)
+        episodes, skipped = _episodes(cfg, plan, writer)
         if skipped:
             log.info("skipped %d seeds already recorded in %s (eval.rerun=true plays them again)", skipped, db_path)
         progress = Progress(log, every=max(1, len(episodes) // 10))
         failures: list[str] = []
 
         def write(session: Session) -> None:
-            with writer.transaction():
-                writer.write_session(session)
+            session = _store(writer, session)
             if session.status is SessionStatus.FAILED:
                 failures.append(f"seed {session.metadata['seed']}: {session.metadata.get('error')}")
                 log.warning("seed %s failed: %s", session.metadata["seed"], session.metadata.get("error"))
-            judge.add(session)
+            if judge is not None:
+                judge.add(session)
 
-        summary: RolloutSummary = RolloutSummary()
         try:
-            summary = run_episodes(task, policy, episodes, max_steps=max_steps, concurrency=plan.concurrency,
+            summary = run_episodes(task, policy, episodes, max_steps=plan.max_steps, concurrency=plan.concurrency,
                                    write=write, progress=lambda s: progress(s.line(len(episodes))))
-        finally:
+        except KeyboardInterrupt:
             progress.end()
+            if judge is not None and judge.waiting:
+                log.warning("%d recorded episodes are not graded yet: synthkit judge db.path=%s grades them",
+                            len(judge.waiting), db_path)
+            raise
+        progress.end()
+        if judge is not None:
             judge.flush()
     result = {"db": str(db_path), "created_db": created, "task": task.task_id, "policy": policy.name,
-              "model": policy.model, "seeds": len(seeds), "skipped_existing": skipped, "episodes": summary.episodes,
-              "failed": summary.failed, "mean_reward": summary.mean_reward, **judge.totals(),
-              "rubric_versions": {r.id: r.version for r in judge.rubrics},
-              "judge_models": [judge.options.model]}
-    for line in _summary_lines(result, inline_judge):
+              "model": policy.model, "seeds": len(plan.seeds), "skipped_existing": skipped,
+              "episodes": summary.episodes, "failed": summary.failed, "mean_reward": summary.mean_reward,
+              **(judge.totals() if judge is not None else {})}
+    for line in _summary_lines(result):
         log.info(line)
     if failures:
         raise RunFinishedWithErrors(f"{len(failures)} of {summary.episodes} episodes failed (stored as failed "
@@ -166,13 +172,28 @@ def evaluate(cfg: DictConfig, db_path: Path, plan: Plan | None = None, *, inline
     return result
 
 
-def _summary_lines(result: dict[str, Any], graded: bool) -> list[str]:
+def _store(writer: TraceWriter, session: Session) -> Session:
+    """Write the episode; one whose record cannot be stored (a task app's trace that breaks the
+    DB's rules, say) is stored as a failed session with its metadata and the reason."""
+    try:
+        writer.write_session(session)
+        return session
+    except (sqlite3.IntegrityError, ValueError, TypeError) as exc:
+        failed = attrs.evolve(session, timesteps=(), events=(), messages=(), outcome_rewards=(), metadata={
+            **session.metadata, "status": SessionStatus.FAILED.value,
+            "error": f"the recorded episode cannot be stored: {type(exc).__name__}: {exc}"})
+        writer.write_session(failed)
+        return failed
+
+
+def _summary_lines(result: dict[str, Any]) -> list[str]:
     mean = "-" if result["mean_reward"] is None else f"{result['mean_reward']:.4g}"
     lines = [f"episodes: {result['episodes']} played ({result['failed']} failed), "
              f"{result['skipped_existing']} skipped as already recorded; mean reward {mean}"]
-    if graded:
-        lines.append(f"graded: {result['judged_sessions']} sessions, {result['results']} results, "
-                     f"{result['judge_calls']} judge calls, {result['judge_errors']} errors")
+    if "judged_sessions" not in result:
+        return lines
+    lines.append(f"graded: {result['judged_sessions']} sessions, {result['results']} results, "
+                 f"{result['judge_calls']} judge calls, {result['judge_errors']} errors")
     if result["skipped_no_key"]:
         lines.append(f"judge criteria skipped ({result['skipped_no_key']} to grade them)")
     return lines

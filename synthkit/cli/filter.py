@@ -41,10 +41,14 @@ def summary_lines(stats: dict[str, Any]) -> list[str]:
     return lines
 
 
+def output_path(run_dir: Path, spec: FilterSpec) -> Path:
+    return Path(spec.output) if spec.output else run_dir / "sft.jsonl"
+
+
 def filter_into(run_dir: Path, db_path: Path, spec: FilterSpec) -> tuple[FilterResult, dict[str, Any]]:
     """Filter `db_path` into `run_dir` (the SFT file, stats.json, the plot) and say what was
     written; the result part is what the manifest keeps."""
-    output = Path(spec.output) if spec.output else run_dir / "sft.jsonl"
+    output = output_path(run_dir, spec)
     result: FilterResult = run_filter(db_path, spec, output)
     stats = result.stats
     (run_dir / STATS).write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -11,16 +11,20 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import attrs
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from synthkit import checks
 from synthkit.cli.eval import evaluate, prepare
-from synthkit.cli.filter import NOTHING_KEPT_EXIT, filter_into, nothing_kept
+from synthkit.cli.filter import NOTHING_KEPT_EXIT, filter_into, nothing_kept, output_path
 from synthkit.cli.judge import options_from
 from synthkit.cli.progress import Progress
 from synthkit.errors import RunFinishedWithErrors
 from synthkit.filtering.spec import spec_from_config
+from synthkit.cli.validate import not_ready, report_lines
+from synthkit.cli.validate import options_from as validate_options
+from synthkit.filtering.export import check_outputs
 from synthkit.filtering.validate import validate_file
 from synthkit.judging.runner import run_judging
 
@@ -32,6 +36,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     db_path = Path(checks.text(cfg.db, "path"))
     spec = spec_from_config(cfg.filter)  # every step's config is checked before the first runs
     options = options_from(cfg)
+    validation = validate_options(cfg.validate)
+    check_outputs(db_path, spec, output_path(run_dir, spec))
     plan = prepare(cfg)
     rubrics = plan.rubrics
     problems: list[str] = []
@@ -45,7 +51,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     log.info("2/4 judge")
     progress = Progress(log, every=10)
-    graded = run_judging(db_path, rubrics, options, progress=progress)
+    selection = attrs.evolve(options.selection, include_failed=False)  # the filter leaves them out
+    graded = run_judging(db_path, rubrics, attrs.evolve(options, selection=selection), progress=progress)
     progress.end()
     for line in graded.lines():
         log.info(line)
@@ -58,16 +65,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     filtered, outcome = filter_into(run_dir, db_path, spec)
 
     log.info("4/4 validate")
-    report = validate_file(filtered.outputs[0]) if filtered.outputs else None
-    if report is not None and report.errors:
-        problems.append(f"{len(report.errors)} lines of {filtered.outputs[0]} fail validation")
+    reports = [validate_file(path, max_tokens=validation.max_tokens) for path in filtered.outputs]
+    for report in reports:
+        for line in report_lines(report, validation.show):
+            log.info(line)
+        if report.failed(validation.strict):
+            problems.append(not_ready(report))
+    report = reports[0] if reports else None
 
     result = {"episodes": played["episodes"], "failed_episodes": played["failed"],
               "skipped_existing": played["skipped_existing"], "mean_reward": played["mean_reward"],
               "judged_sessions": graded.sessions, "judge_calls": graded.calls, "judge_errors": graded.errors,
               "judge_cost_usd": graded.cost_usd, "skipped_no_key": graded.skipped_no_key,
               **{k: v for k, v in outcome.items() if k not in ("judge_models", "rubric_versions")},
-              "valid": None if report is None else not report.errors,
+              "valid": None if report is None else not report.failed(validation.strict),
               "validation_warnings": None if report is None else len(report.warnings),
               "rubric_versions": {r.id: r.version for r in rubrics}, "judge_models": [options.model],
               "db": str(db_path), "sft": str(filtered.outputs[0]) if filtered.outputs else None}

@@ -4,36 +4,58 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 from omegaconf import DictConfig
 
 from synthkit import checks
 from synthkit.errors import RunFinishedWithErrors
 from synthkit.filtering.tokens import estimator
-from synthkit.filtering.validate import validate_file
+from synthkit.filtering.validate import ValidationReport, validate_file
 
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    options = cfg.validate
-    strict = checks.flag(options, "strict")
-    max_tokens = checks.number(options, "max_tokens", integer=True, optional=True)
-    show = checks.number(options, "show", integer=True, positive=False)
-    report = validate_file(checks.text(cfg, "path"), max_tokens=max_tokens)
+@attrs.frozen
+class ValidateOptions:
+    strict: bool
+    max_tokens: int | None
+    show: int
+
+
+def options_from(node: DictConfig) -> ValidateOptions:
+    checks.only(node, {"strict", "max_tokens", "show"})
+    return ValidateOptions(strict=checks.flag(node, "strict"),
+                           max_tokens=checks.number(node, "max_tokens", integer=True, optional=True),
+                           show=checks.number(node, "show", integer=True, positive=False))
+
+
+def report_lines(report: ValidationReport, show: int) -> list[str]:
+    """The first `show` problems as `FILE:LINE: kind: text`, then the summary line."""
     problems = [(line, "error", text) for line, text in report.errors] + \
                [(line, "warning", text) for line, text in report.warnings]
-    for line, kind, text in sorted(problems)[:show]:
-        print(f"{report.path}{f':{line}' if line else ''}: {kind}: {text}")
+    lines = [f"{report.path}{f':{line}' if line else ''}: {kind}: {text}" for line, kind, text in sorted(problems)[:show]]
     if len(problems) > show:
-        print(f"... and {len(problems) - show} more")
+        lines.append(f"... and {len(problems) - show} more")
     longest = f"; longest: line {report.longest[0]}, about {report.longest[1]} tokens" if report.longest else ""
-    print(f"{report.path}: {_count(report.examples, 'example')}, about {report.tokens} tokens ({estimator()}){longest}; "
-          f"{_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}")
+    lines.append(f"{report.path}: {_count(report.examples, 'example')}, about {report.tokens} tokens ({estimator()})"
+                 f"{longest}; {_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}")
+    return lines
+
+
+def not_ready(report: ValidationReport) -> str:
+    what = "errors" if report.errors else "warnings (validate.strict=true)"
+    return f"{report.path} is not ready for fine-tuning: {what}"
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    options = options_from(cfg.validate)
+    report = validate_file(checks.text(cfg, "path"), max_tokens=options.max_tokens)
+    for line in report_lines(report, options.show):
+        print(line)
     result = {"examples": report.examples, "errors": len(report.errors), "warnings": len(report.warnings),
               "tokens": report.tokens}
-    if report.failed(strict):
-        what = "errors" if report.errors else "warnings (validate.strict=true)"
-        raise RunFinishedWithErrors(f"{report.path} is not ready for fine-tuning: {what}", result)
+    if report.failed(options.strict):
+        raise RunFinishedWithErrors(not_ready(report), result)
     return result

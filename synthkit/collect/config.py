@@ -26,6 +26,7 @@ TASK_KEYS = {"crafter": {"name", "task_id", "max_actions_per_call", "rubrics"},
 POLICY_KEYS = {"scripted": {"name", "epsilon", "error_rate"},
                "litellm": {"name", "model", "api_base", "api_key_env", "placeholder_key", "temperature",
                            "max_tokens", "system_prompt", "timeout_s", "max_retries", "inference_url"}}
+_NOT_EPISODE = {"rubrics", "timeout_s", "max_retries", "api_key_env", "placeholder_key"}
 _SECRET = re.compile(r"(^|_)(api_key|key|token|secret|password)$", re.IGNORECASE)
 
 
@@ -81,8 +82,10 @@ def plain_config(node: DictConfig) -> dict[str, Any]:
     return clean(OmegaConf.to_container(node, resolve=True))
 
 
-def identity(*sections: dict[str, Any]) -> str:
-    """A short digest of what decides an episode besides its seed (task, policy, step limit):
-    the same seed under the same settings is the same episode."""
-    text = json.dumps(sections, sort_keys=True, ensure_ascii=False, default=str)
+def identity(task: DictConfig, policy: DictConfig, max_steps: int) -> str:
+    """A short digest of what decides an episode besides its seed (task, policy, step limit): the
+    same seed under the same settings is the same episode. Settings of how it is run or graded
+    (timeouts, retries, where the key is read, the task's rubrics) do not count."""
+    sections = [{k: v for k, v in plain_config(node).items() if k not in _NOT_EPISODE} for node in (task, policy)]
+    text = json.dumps([*sections, max_steps], sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]

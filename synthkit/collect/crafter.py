@@ -10,6 +10,7 @@ JSON, no call at all) are told back to the policy, never a crash.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,14 +80,28 @@ def _where(dx: int, dy: int) -> str:
     return ", ".join(parts) or "here"
 
 
+@functools.cache
+def _seeded_env_class() -> type:
+    """Crafter's Env, made to play the same episode for the same seed and actions: upstream picks
+    the creature to despawn from a set of objects, whose order follows memory addresses, so the
+    same seed gave different episodes from one process to the next."""
+    import crafter
+
+    if tuple(crafter.constants.actions) != ACTIONS:
+        raise RuntimeError(f"this crafter has other actions than synthkit knows: {crafter.constants.actions}")
+
+    class SeededEnv(crafter.Env):
+        def _balance_object(self, chunk: Any, objs: Any, *args: Any, **kwargs: Any) -> Any:
+            ordered = sorted(objs, key=lambda obj: (int(obj.pos[0]), int(obj.pos[1])))
+            return super()._balance_object(chunk, ordered, *args, **kwargs)
+
+    return SeededEnv
+
+
 class CrafterEnvironment:
     def __init__(self, seed: int, max_steps: int, max_actions: int) -> None:
-        import crafter
-
-        if tuple(crafter.constants.actions) != ACTIONS:
-            raise RuntimeError(f"this crafter has other actions than synthkit knows: {crafter.constants.actions}")
         self.seed, self.max_steps, self.max_actions = seed, max_steps, max_actions
-        self.env = crafter.Env(seed=seed, length=max_steps)
+        self.env = _seeded_env_class()(seed=seed, length=max_steps)
         self.tools = (interact_tool(max_actions),)
         self.system_prompt = SYSTEM_PROMPT.format(n=max_actions)
         self.steps = 0

@@ -8,6 +8,7 @@ trace reads the same whoever played it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import time
@@ -51,7 +52,7 @@ class LitellmPolicy:
     api_base: str | None = None
     temperature: float | None = 0.7
     max_tokens: int = 512
-    system_prompt: str | None = None  # None: the task's
+    system_prompt: str | None = None  # None: the task's (the rollout puts it in the trace)
     timeout_s: float = 60.0
     max_retries: int = 4
     api_key_env: str | None = None
@@ -65,6 +66,7 @@ class LitellmPolicy:
         missing = missing_key(self.model, self.api_base, self.api_key_env, self.placeholder_key)
         if missing:
             raise SynthkitError(f"policy.model {self.model} needs {missing} in the environment (keys never go in config)")
+        load_litellm()  # once, here, before episode threads use it
 
     def episode(self, seed: int) -> Decide:
         return self.decide
@@ -78,7 +80,6 @@ class LitellmPolicy:
         return params
 
     def decide(self, system: Message, user: Message, tools: tuple[dict[str, Any], ...], state: Any) -> LMCall:
-        system = Message("system", self.system_prompt) if self.system_prompt else system
         messages = [{"role": "system", "content": system.content}, {"role": "user", "content": user.content}]
         params = self._params(messages, tools)
         litellm = load_litellm()
@@ -129,7 +130,7 @@ class ScriptedPolicy:
     def episode(self, seed: int) -> Decide:
         rng = random.Random(f"scripted:{seed}:{self.epsilon}:{self.error_rate}")
         crafter = _CrafterRules(rng, self.epsilon)
-        counter = iter(range(1_000_000))
+        counter = itertools.count()
 
         def decide(system: Message, user: Message, tools: tuple[dict[str, Any], ...], state: Any) -> LMCall:
             started = _now()

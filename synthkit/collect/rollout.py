@@ -63,7 +63,6 @@ class RolloutSummary:
     episodes: int = 0
     failed: int = 0
     rewards: list[float] = attrs.field(factory=list)
-    dropped: int = 0  # in flight when the run was interrupted
 
     @property
     def mean_reward(self) -> float | None:
@@ -84,7 +83,7 @@ def play(task: Task | RemoteTask, policy: Policy, episode: Episode, max_steps: i
             return recorder.session(SessionStatus.COMPLETED)
         environment = task.environment(episode.seed, max_steps)
         decide = policy.episode(episode.seed)
-        system = Message("system", environment.system_prompt)
+        system = Message("system", getattr(policy, "system_prompt", None) or environment.system_prompt)
         observation = environment.reset()
         turns = 0
         while not observation.done and turns < max_steps:
@@ -111,14 +110,17 @@ def play(task: Task | RemoteTask, policy: Policy, episode: Episode, max_steps: i
         return recorder.session(SessionStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
 
 
-def run_episodes(task: Task | RemoteTask, policy: Policy, episodes: Sequence[Episode], *, max_steps: int, concurrency: int,
-                 write: Callable[[Session], None], progress: Callable[[RolloutSummary], None]) -> RolloutSummary:
+def run_episodes(task: Task | RemoteTask, policy: Policy, episodes: Sequence[Episode], *, max_steps: int,
+                 concurrency: int, write: Callable[[Session], None],
+                 progress: Callable[[RolloutSummary], None]) -> RolloutSummary:
     summary = RolloutSummary()
     stop = threading.Event()
+    unwritten: set[Future] = set()
 
     def finish(future: Future) -> None:
         session = future.result()
         write(session)
+        unwritten.discard(future)
         summary.episodes += 1
         if session.status is SessionStatus.FAILED:
             summary.failed += 1
@@ -127,24 +129,28 @@ def run_episodes(task: Task | RemoteTask, policy: Policy, episodes: Sequence[Epi
         progress(summary)
 
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="episode")
-    pending = {pool.submit(play, task, policy, episode, max_steps, stop) for episode in episodes}
+    unwritten.update(pool.submit(play, task, policy, episode, max_steps, stop) for episode in episodes)
     try:
+        pending = set(unwritten)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 finish(future)
-    except BaseException as exc:
-        stop.set()
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=True)
-        if isinstance(exc, KeyboardInterrupt):
-            for future in pending:
-                if future.cancelled() or future.exception() is not None:
-                    summary.dropped += not future.cancelled()
-                else:
-                    finish(future)  # finished while the others were stopping: kept
+    except KeyboardInterrupt:
+        _stop(pool, stop, unwritten)
+        # every episode that finished is kept, the one being written when the interrupt came included
+        for future in list(unwritten):
+            if not future.cancelled() and future.exception() is None:
+                finish(future)
         raise
     finally:
-        pool.shutdown(wait=True)
+        _stop(pool, stop, unwritten)
     return summary
+
+
+def _stop(pool: ThreadPoolExecutor, stop: threading.Event, futures: set[Future]) -> None:
+    """Episodes not started are cancelled, those in flight stop at their next turn."""
+    stop.set()
+    for future in futures:
+        future.cancel()
+    pool.shutdown(wait=True)

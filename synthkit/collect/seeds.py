@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from synthkit.errors import SynthkitError
@@ -30,14 +30,14 @@ def _part(text: str) -> list[int]:
 
 def parse_seeds(value: Any) -> list[int]:
     """The seeds in the order given; a seed named twice is an error, not a silent duplicate."""
-    if isinstance(value, bool):
-        raise SynthkitError(f"eval.seeds must be seeds, not {value!r}")
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         items: Iterable[Any] = [value]
     elif isinstance(value, str):
         items = [part.strip() for part in value.split(",")]
-    else:
+    elif isinstance(value, Sequence):  # a list, from YAML or the command line
         items = list(value)
+    else:
+        raise SynthkitError(f"eval.seeds must be a list or ranges such as \"0-99,200\", not {value!r}")
     seeds: list[int] = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int | str):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import urllib.parse
 from collections import defaultdict
 from typing import Any
 
@@ -285,6 +284,11 @@ def _by_step(steps: list[dict[str, Any]], history: Any, key: str) -> list[tuple[
             raise TaskAppError(f"a history item is not an object: {_short(str(item))}")
         found = owners.get(json.dumps(item, sort_keys=True, default=str))
         ordered.append((item, found.pop(0) if found else None))
+    # what only a step holds comes after the history, with its step
+    for item, step_id in in_steps:
+        left = owners.get(json.dumps(item, sort_keys=True, default=str))
+        if left and left[0] == step_id:
+            ordered.append((item, left.pop(0)))
     return ordered
 
 
@@ -316,9 +320,13 @@ def record_trace(answer: Any, recorder: EpisodeRecorder) -> None:
     session = _session_trace(answer)
     steps = [s for s in session.get("session_time_steps") or () if isinstance(s, dict)]
     for index, step in enumerate(steps):
-        step.setdefault("step_id", f"step_{index}")
+        step["step_id"] = str(step.get("step_id") or f"step_{index}")
+    ids = [step["step_id"] for step in steps]
+    if len(set(ids)) < len(ids):
+        raise TaskAppError(f"the trace names step {next(i for i in ids if ids.count(i) > 1)!r} twice")
+    for index, step in enumerate(steps):
         recorder.timesteps.append(Timestep(
-            step_id=str(step["step_id"]), index=int(step.get("step_index") or index), turn=step.get("turn_number"),
+            step_id=step["step_id"], index=int(step.get("step_index") or index), turn=step.get("turn_number"),
             started_at=_parse_time(step.get("timestamp")), completed_at=_parse_time(step.get("completed_at")),
             metadata=step.get("step_metadata") or {}))
     for raw, step_id in _by_step(steps, session.get("event_history"), "events"):
@@ -388,10 +396,7 @@ def task_app_from_config(node: DictConfig) -> TaskApp:
     url = checks.text(node, "url")
     if not url.startswith(("http://", "https://")):
         raise SynthkitError(f"task.url must be an http(s) URL, not {url!r}")
-    parts = urllib.parse.urlsplit(url)
-    if parts.username or parts.password:
-        raise SynthkitError(f"task.url carries credentials, which would be stored with the run: the app's key "
-                            f"goes in {KEY_VARIABLE}")
+    checks.no_credentials(node, "url", variable=KEY_VARIABLE)
     optional = {k: checks.text(node, k) if node[k] is not None else None for k in ("env_name", "policy_name", "task_id")}
     return TaskApp(url, max_llm_calls=checks.number(node, "max_llm_calls", integer=True),
                    timeout_s=float(checks.number(node, "timeout_s")), **optional)

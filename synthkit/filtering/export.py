@@ -28,7 +28,7 @@ from synthkit.traces import codec
 from synthkit.traces.scores import PRIMARY
 from synthkit.traces.store import TraceStore
 
-__all__ = ["FilterResult", "filter_traces", "run_filter", "val_path"]
+__all__ = ["FilterResult", "check_outputs", "filter_traces", "run_filter", "val_path"]
 
 CHUNK = 200
 
@@ -84,16 +84,24 @@ class _Sink:
             self.tmp.unlink(missing_ok=True)
 
 
-def _check_outputs(paths: list[Path], overwrite: bool, db_path: Path) -> None:
+def check_outputs(db_path: str | Path, spec: FilterSpec, output: Path | None) -> list[Path]:
+    """The files a filter run writes (the SFT file, and the validation split with
+    `val_fraction`), refused before any work when they cannot be written as asked."""
+    paths = [] if output is None else [output, val_path(output)] if spec.val_fraction else [output]
     for path in paths:
         if path.resolve() == Path(db_path).resolve():
             raise SynthkitError(f"filter.output: {path} is the trace DB itself")
         if path.is_dir():
             raise SynthkitError(f"filter.output: {path} is a directory")
-        if path.exists() and not overwrite:
+        if path.exists() and not spec.overwrite:
             raise SynthkitError(f"{path} exists; set filter.overwrite=true to replace it")
         if not path.parent.is_dir():
             raise SynthkitError(f"filter.output: the folder {path.parent} does not exist")
+    stale_val = None if output is None or spec.val_fraction else val_path(output)
+    if stale_val is not None and stale_val.is_file() and not spec.overwrite:
+        raise SynthkitError(f"{stale_val} exists beside filter.output, from an earlier run's validation split; "
+                            "remove it or set filter.overwrite=true (which removes it)")
+    return paths
 
 
 def _rubric_versions(selected: Selected, keys: list[str]) -> dict[str, str]:
@@ -143,12 +151,8 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
                collect: bool = False) -> FilterResult:
     """Select, build and write (no files when `output` is None); the result says what and why,
     and with `collect` lists every kept session with its scores (memory grows with them)."""
-    outputs = [] if output is None else [output, val_path(output)] if spec.val_fraction else [output]
-    _check_outputs(outputs, spec.overwrite, db_path)
+    outputs = check_outputs(db_path, spec, output)
     stale_val = None if output is None or spec.val_fraction else val_path(output)
-    if stale_val is not None and stale_val.is_file() and not spec.overwrite:
-        raise SynthkitError(f"{stale_val} exists beside filter.output, from an earlier run's validation split; "
-                            "remove it or set filter.overwrite=true (which removes it)")
     with TraceStore.open(db_path) as store:
         selected = select_sessions(store, spec)
         keys = spec.score_keys()

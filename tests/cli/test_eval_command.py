@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -43,11 +44,14 @@ def test_eval_records_each_seed_once(run_cli, tmp_path):
     assert {k: metadata[k] for k in ("task_id", "task_split", "model", "env_name", "policy_name", "status")} == {
         "task_id": "crafter", "task_split": "train", "model": "scripted", "env_name": "crafter",
         "policy_name": "scripted", "status": "completed"}
-    assert metadata["eval"]["policy"] == {"name": "scripted", "epsilon": 0.2, "error_rate": 0.2}
+    assert metadata["eval"]["config"]["policy"] == {"name": "scripted", "epsilon": 0.2, "error_rate": 0.2}
+    assert metadata["eval"]["config"]["eval"]["max_steps"] == 30 and metadata["eval"]["config"]["judge"]["model"] is None
     assert count(tmp_path / "t.db", "judge_scores", "judge_model = 'code'") > 0  # graded inline (code criteria)
     again = run_cli("eval", "db.path=t.db", 'eval.seeds="0-2"', "eval.max_steps=30")
     assert again.exit_code == 0 and "skipped 2 seeds already recorded" in again.out
     assert len(sessions(tmp_path / "t.db")) == 4
+    other_rubrics = run_cli("eval", "db.path=t.db", "eval.seeds=[0]", "eval.max_steps=30", "task.rubrics=math")
+    assert other_rubrics.exit_code == 0 and "skipped 1 seeds already recorded" in other_rubrics.out  # same episode
     rerun = run_cli("eval", "db.path=t.db", "eval.seeds=[0]", "eval.max_steps=30", "eval.rerun=true")
     assert rerun.exit_code == 0 and len(sessions(tmp_path / "t.db")) == 5
     (manifest,) = [json.loads(p.read_text()) for p in sorted((tmp_path / "experiments" / "eval").glob("*/manifest.json"))
@@ -64,6 +68,20 @@ def test_a_policy_that_fails_is_one_line_per_seed_and_a_failed_exit(run_cli, tmp
     assert result.err.strip().endswith("2 of 2 episodes failed (stored as failed sessions with their errors)")
     assert result.out.count("failed: RuntimeError: the policy's LM call failed: BadRequestError") == 2
     assert {m["status"] for m in sessions(tmp_path / "t.db").values()} == {"failed"}
+    assert count(tmp_path / "t.db", "judge_scores") == 0  # failed episodes are not graded
+
+
+def test_an_episode_the_db_cannot_take_is_stored_as_failed(tmp_path):
+    from synthkit.cli.eval import _store
+    from synthkit.traces.model import Event, EventType, Session
+    from synthkit.traces.store import TraceWriter
+
+    broken = Session("s1", datetime.now(UTC), {"seed": 1},
+                     events=(Event(EventType.ENVIRONMENT, step_id="no-such-step", reward=1.0),))
+    with TraceWriter.open(tmp_path / "t.db", create=True) as writer:
+        stored = _store(writer, broken)
+    assert stored.status.value == "failed" and "has no timestep 'no-such-step'" in stored.metadata["error"]
+    assert sessions(tmp_path / "t.db")["s1"]["status"] == "failed" and count(tmp_path / "t.db", "events") == 0
 
 
 def test_math_with_a_judge_inline(run_cli, tmp_path):
@@ -105,6 +123,24 @@ def test_the_pipeline_ends_with_a_valid_sft_file(run_cli, tmp_path, monkeypatch)
     assert checked.exit_code == 0 and "0 errors" in checked.out
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["result"]["episodes"] == 6 and manifest["outputs"][str(run_dir / "sft.jsonl")]["sha256"]
+
+
+def test_the_pipeline_checks_every_step_before_playing(run_cli, tmp_path):
+    (tmp_path / "sft.jsonl").write_text("{}\n")
+    taken = run_cli("pipeline", "eval.seeds=[0]", f"filter.output={tmp_path / 'sft.jsonl'}")
+    assert_one_line_error(taken, "sft.jsonl exists; set filter.overwrite=true")
+    assert_one_line_error(run_cli("pipeline", "+validate.strictly=true"), "validate.strictly is not a known key")
+    assert not (tmp_path / "experiments").exists()
+
+
+def test_the_pipeline_validates_with_the_validate_keys(run_cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = run_cli("pipeline", 'eval.seeds="0-3"', "eval.max_steps=120", "validate.strict=true",
+                     "filter.val_fraction=0.5", "validate.show=1")
+    assert result.exit_code == 1
+    assert "is not ready for fine-tuning: warnings (validate.strict=true)" in result.err
+    (run_dir,) = (tmp_path / "experiments" / "pipeline").iterdir()
+    assert f"{run_dir / 'val.jsonl'}: " in result.out and "... and " in result.out
 
 
 @pytest.mark.slow

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import crafter
 import pytest
@@ -89,3 +92,12 @@ def test_bad_calls_are_told_back_not_crashes(decision, steps, told):
     observation = environment.act(decision, recorder)
     assert environment.steps == steps and not observation.done
     assert told in observation.text and told in recorder.messages[-1].content
+
+
+def test_a_seed_plays_the_same_episode_in_every_process():
+    script = ("from tests.collect.test_crafter import episode, recorded_actions\n"
+              "s = episode(seed=0, steps=200)\n"
+              "print(s.outcome.total_reward, s.outcome.achievements, recorded_actions(s))")
+    runs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                           cwd=Path(__file__).parents[2]).stdout for _ in range(3)}
+    assert len(runs) == 1 and "collect_wood" in runs.pop()

@@ -26,7 +26,9 @@ def test_seeds_in_the_order_given(value, seeds):
     ("0-3,2", "names seed 2 more than once"),
     ("", "eval.seeds is empty"),
     ([-1], "seeds are 0 or more"),
-    (True, "must be seeds"),
+    (True, "must be a list or ranges"),
+    (None, "must be a list or ranges"),
+    (2.5, "must be a list or ranges"),
     ([1.5], "1.5 is not a seed"),
     ("0-99999999", "holds more than"),
 ])

@@ -43,6 +43,23 @@ def test_a_structured_trace_is_read_with_the_quirks_of_real_apps():
     assert session.metadata["task_app"]["session_id"] == "app-session-3"
 
 
+def test_what_only_a_step_holds_is_kept():
+    trace = structured_trace(3, REQUEST)
+    extra = {"message_type": "observation", "content": {"text": "a cow appears"}, "metadata": {}}
+    trace["session_time_steps"][0]["markov_blanket_messages"].append(extra)
+    recorder = EpisodeRecorder("s", {})
+    record_trace({"metrics": {"mean_return": 1}, "trace": trace}, recorder)
+    assert [(m.role, m.text, m.step_id) for m in recorder.messages][-1] == ("user", "a cow appears", "decision_0")
+    assert len(recorder.messages) == 4
+
+
+def test_a_step_named_twice_is_refused():
+    trace = structured_trace(3, REQUEST)
+    trace["session_time_steps"].append(dict(trace["session_time_steps"][0]))
+    with pytest.raises(TaskAppError, match="names step 'decision_0' twice"):
+        record_trace({"metrics": {"mean_return": 1}, "trace": trace}, EpisodeRecorder("s", {}))
+
+
 @pytest.mark.parametrize(("changes", "fragment"), [
     ({"trace": None}, "holds no trace"),
     ({"trace": {"session_trace": {"session_id": "x"}}}, "not a structured session trace"),
@@ -129,6 +146,7 @@ LITELLM = ("policy=litellm", "policy.api_base=http://127.0.0.1:9/v1")
     (("task.url=http://127.0.0.1:9", *LITELLM), "task app http://127.0.0.1:9 did not answer GET /health: ConnectError"),
     (("task.url=ftp://x", *LITELLM), "task.url must be an http(s) URL"),
     (("task.url=http://u:p@127.0.0.1:9", *LITELLM), "task.url carries credentials"),
+    (('task.url="http://127.0.0.1:9/?token=abc"', *LITELLM), "pass the key in ENVIRONMENT_API_KEY"),
     (("policy=scripted",), "task=taskapp plays with the app's own policy: use policy=litellm"),
     (("policy=litellm",), "task=taskapp needs policy.inference_url"),
 ])
