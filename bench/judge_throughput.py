@@ -98,7 +98,7 @@ def bare_loop_rate(api_base: str, concurrency: int, calls: int = 1000) -> float:
     return calls / (time.perf_counter() - started)
 
 
-def run(sessions: int, latency: float, concurrency: int, backend: str, workers: int) -> None:
+def run(sessions: int, latency: float, concurrency: int, backend: str, workers: int, batch: int | None = None) -> None:
     folder = Path(tempfile.mkdtemp())
     (folder / "rubrics").mkdir()
     (folder / "rubrics" / "rubric_bench.py").write_text(textwrap.dedent(RUBRIC))
@@ -108,7 +108,7 @@ def run(sessions: int, latency: float, concurrency: int, backend: str, workers: 
     try:
         settings = JudgeSettings(model="openai/bench", api_base=api_base, placeholder_key=True,
                                  json_schema=True, concurrency=concurrency, timeout_s=60)
-        batch = max(concurrency * 2, 32)
+        batch = batch or max(concurrency * 2, 32)
         cpu, wall = cpu_seconds(), time.perf_counter()
         summary = judge_traces(db, rubrics, settings, backend=backend, workers=workers, batch_size=batch)
         wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
@@ -146,4 +146,7 @@ if __name__ == "__main__":
     print(f"litellm import: {time.perf_counter() - started:.1f} s (not counted below)")
     run(sessions, 0.5, 32, "threading", 2)
     run(sessions, 0.1, 64, "threading", 2)
+    run(sessions, 0.1, 32, "loky", 2)  # cold: the worker processes start and import litellm inside the timing
+    print("loky workers are warm from here on (joblib reuses them, as a long grading run does):")
     run(sessions, 0.1, 32, "loky", 2)
+    run(sessions, 0.1, 32, "loky", 2, batch=256)
