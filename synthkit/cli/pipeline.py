@@ -67,9 +67,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     log.info("4/4 validate")
     reports = [validate_file(path, max_tokens=validation.max_tokens) for path in filtered.outputs]
     for report in reports:
-        for line in report_lines(report, validation.show):
+        failed = report.failed(validation.strict)
+        for line in report_lines(report, validation.show)[0 if failed else -1:]:  # problems only when it fails
             log.info(line)
-        if report.failed(validation.strict):
+        if failed:
             problems.append(not_ready(report))
     report = reports[0] if reports else None
 

@@ -119,6 +119,7 @@ def test_the_pipeline_ends_with_a_valid_sft_file(run_cli, tmp_path, monkeypatch)
     stats = json.loads((run_dir / "stats.json").read_text())
     assert 0 < stats["sessions"]["kept"] < 6
     assert f"SFT JSONL: {run_dir / 'sft.jsonl'} (valid for fine-tuning" in result.out
+    assert ": warning: " not in result.out  # a valid file's warnings are counted, not listed
     checked = run_cli("validate", f"path={run_dir / 'sft.jsonl'}")
     assert checked.exit_code == 0 and "0 errors" in checked.out
     manifest = json.loads((run_dir / "manifest.json").read_text())
