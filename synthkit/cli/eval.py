@@ -34,6 +34,17 @@ log = logging.getLogger("synthkit.eval")
 EVAL_KEYS = {"seeds", "split", "max_steps", "concurrency", "rerun"}
 
 
+def missing_judge_key(options: JudgeOptions) -> str | None:
+    """The variable the judge's key would come from, when it is not set (with `judge.strict`,
+    an error before any episode is played)."""
+    settings = options.settings
+    missing = settings and missing_key(settings.model, settings.api_base, settings.api_key_env,
+                                       settings.placeholder_key)
+    if missing and options.strict:
+        raise SynthkitError(f"judge {settings.model} needs {missing}, which is not set (judge.strict=true)")
+    return missing or None
+
+
 class _InlineJudge:
     """Grades finished episodes a batch at a time (`judge.batch_size`) through the judge runner:
     the same cache, tables and rules as `synthkit judge`. Failed episodes are not graded (the
@@ -44,13 +55,8 @@ class _InlineJudge:
         self.options: JudgeOptions = options_from(cfg)
         self.waiting: list[str] = []
         self.runs: list[RunSummary] = []
-        settings = self.options.settings
-        missing = settings and missing_key(settings.model, settings.api_base, settings.api_key_env,
-                                           settings.placeholder_key)
-        if missing and self.options.strict:
-            raise SynthkitError(f"judge {settings.model} needs {missing}, which is not set (judge.strict=true)")
         # without a key no call is made: one run at the end grades the code criteria, one warning
-        self.only_at_end = bool(missing)
+        self.only_at_end = bool(missing_judge_key(self.options))
 
     def add(self, session: Session) -> None:
         if session.status is SessionStatus.FAILED:

@@ -126,11 +126,13 @@ def test_the_pipeline_ends_with_a_valid_sft_file(run_cli, tmp_path, monkeypatch)
     assert manifest["result"]["episodes"] == 6 and manifest["outputs"][str(run_dir / "sft.jsonl")]["sha256"]
 
 
-def test_the_pipeline_checks_every_step_before_playing(run_cli, tmp_path):
+def test_the_pipeline_checks_every_step_before_playing(run_cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     (tmp_path / "sft.jsonl").write_text("{}\n")
     taken = run_cli("pipeline", "eval.seeds=[0]", f"filter.output={tmp_path / 'sft.jsonl'}")
     assert_one_line_error(taken, "sft.jsonl exists; set filter.overwrite=true")
     assert_one_line_error(run_cli("pipeline", "+validate.strictly=true"), "validate.strictly is not a known key")
+    assert_one_line_error(run_cli("pipeline", "judge.strict=true"), "needs OPENAI_API_KEY, which is not set")
     assert not (tmp_path / "experiments").exists()
 
 
