@@ -71,8 +71,9 @@ def structured_trace(seed: int, request: dict[str, Any]) -> dict[str, Any]:
 
 
 class TaskAppServer:
-    def __init__(self, key: str | None = None, garbage_seeds: frozenset[int] = frozenset()) -> None:
-        self.key, self.garbage_seeds = key, garbage_seeds
+    def __init__(self, key: str | None = None, garbage_seeds: frozenset[int] = frozenset(),
+                 task_info: bool = True) -> None:
+        self.key, self.garbage_seeds, self.task_info = key, garbage_seeds, task_info
         self.rollouts: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.lock = threading.Lock()
@@ -103,7 +104,7 @@ class TaskAppServer:
                     return
                 if self.path == "/health":
                     self.send(200, {"healthy": True})
-                elif self.path.startswith("/task_info"):
+                elif self.path.startswith("/task_info") and server.task_info:
                     self.send(200, {"task": {"id": "crafter_classic", "name": "Crafter Classic",
                                              "description": "Survive and unlock achievements."},
                                     "environment": "crafter", "rubric": RUBRIC})

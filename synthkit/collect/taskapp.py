@@ -11,6 +11,7 @@ criteria the app advertises in `/task_info` become the judge criteria of a rubri
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections import defaultdict
@@ -36,6 +37,7 @@ from synthkit.traces.model import (
 
 __all__ = ["TaskApp", "TaskAppError", "TaskAppPolicy", "record_trace", "rubric_for", "task_app_from_config"]
 
+log = logging.getLogger("synthkit.taskapp")
 KEY_VARIABLE = "ENVIRONMENT_API_KEY"
 _ROLES = {**codec.MESSAGE_TYPE_TO_ROLE, "observation": "user", "action": "assistant"}
 _REWARD_KEYS = ("total_reward", "mean_return", "outcome_score")
@@ -102,13 +104,16 @@ class TaskApp:
             raise SynthkitError(str(exc)) from None
         try:
             info = self._call("GET", "/task_info")
-        except TaskAppError:
+        except TaskAppError as exc:
+            log.warning("%s; going on without the task's id and rubric from the app", exc)
             info = {}
         if isinstance(info, list):
             info = info[0] if info else {}
         if isinstance(info, dict) and isinstance(info.get("taskset"), dict) and "rubric" not in info:
             info = {**info["taskset"], **{k: v for k, v in info.items() if k != "taskset"}}
         self.info = info if isinstance(info, dict) else {}
+        if not isinstance(self.info.get("rubric") or self.info.get("rubrics"), dict):
+            log.warning("task app %s advertises no rubric in /task_info: choose rubrics with rubrics.select", self.url)
 
     @property
     def task_id(self) -> str:

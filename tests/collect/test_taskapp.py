@@ -155,6 +155,20 @@ def test_an_app_that_is_down_or_a_wrong_setting_is_one_line(run_cli, tmp_path, a
     assert not (tmp_path / "t.db").exists()
 
 
+def test_an_app_without_task_info_plays_with_the_rubrics_chosen(run_cli, tmp_path):
+    with TaskAppServer(task_info=False) as app:
+        args = ("eval", "db.path=t.db", "task=taskapp", f"task.url={app.url}", *LITELLM, "eval.seeds=[4]")
+        unchosen = run_cli(*args)
+        chosen = run_cli(*args, "rubrics.select=crafter")
+    assert unchosen.exit_code == 2 and "no rubric selected by 'taskapp'" in unchosen.err
+    assert f"task app {app.url} answered 404 to GET /task_info" in chosen.out
+    assert "advertises no rubric in /task_info: choose rubrics with rubrics.select" in chosen.out
+    assert chosen.exit_code == 0, chosen.err
+    with TraceStore.open(tmp_path / "t.db") as store:
+        (session,) = store.sessions()
+    assert session.metadata["task_id"] == "taskapp" and session.outcome.total_reward == 0.4
+
+
 def test_a_refused_key_names_the_variable(run_cli, tmp_path, monkeypatch):
     monkeypatch.delenv("ENVIRONMENT_API_KEY", raising=False)
     with TaskAppServer(key="secret") as app:
