@@ -65,6 +65,10 @@ class _InlineJudge:
         if not self.only_at_end and len(self.waiting) >= self.options.batch_size:
             self.flush()
 
+    def pause(self) -> None:
+        """After a Ctrl-C: what is still stored is only queued, never graded now."""
+        self.only_at_end = True
+
     def flush(self) -> None:
         if not self.waiting:
             return
@@ -147,6 +151,8 @@ def evaluate(cfg: DictConfig, db_path: Path, plan: Plan | None = None, *, inline
         failures: list[str] = []
 
         def write(session: Session) -> None:
+            if writer.has_session(session.session_id):
+                return  # handed over again after a Ctrl-C that came just after it was stored
             session = _store(writer, session)
             if session.status is SessionStatus.FAILED:
                 failures.append(f"seed {session.metadata['seed']}: {session.metadata.get('error')}")
@@ -156,7 +162,8 @@ def evaluate(cfg: DictConfig, db_path: Path, plan: Plan | None = None, *, inline
 
         try:
             summary = run_episodes(task, policy, episodes, max_steps=plan.max_steps, concurrency=plan.concurrency,
-                                   write=write, progress=lambda s: progress(s.line(len(episodes))))
+                                   write=write, progress=lambda s: progress(s.line(len(episodes))),
+                                   interrupted=judge.pause if judge is not None else lambda: None)
         except KeyboardInterrupt:
             progress.end()
             if judge is not None and judge.waiting:
@@ -184,7 +191,7 @@ def _store(writer: TraceWriter, session: Session) -> Session:
     try:
         writer.write_session(session)
         return session
-    except (sqlite3.IntegrityError, ValueError, TypeError) as exc:
+    except (sqlite3.IntegrityError, ValueError, TypeError, OverflowError) as exc:
         failed = attrs.evolve(session, timesteps=(), events=(), messages=(), outcome_rewards=(), metadata={
             **session.metadata, "status": SessionStatus.FAILED.value,
             "error": f"the recorded episode cannot be stored: {type(exc).__name__}: {exc}"})

@@ -20,11 +20,11 @@ from synthkit.cli.eval import evaluate, missing_judge_key, prepare
 from synthkit.cli.filter import NOTHING_KEPT_EXIT, filter_into, nothing_kept, output_path
 from synthkit.cli.judge import options_from
 from synthkit.cli.progress import Progress
-from synthkit.errors import RunFinishedWithErrors
-from synthkit.filtering.spec import spec_from_config
 from synthkit.cli.validate import not_ready, report_lines
 from synthkit.cli.validate import options_from as validate_options
+from synthkit.errors import RunFinishedWithErrors
 from synthkit.filtering.export import check_outputs
+from synthkit.filtering.spec import spec_from_config
 from synthkit.filtering.validate import validate_file
 from synthkit.judging.runner import run_judging
 
@@ -52,7 +52,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     log.info("2/4 judge")
     progress = Progress(log, every=10)
-    selection = attrs.evolve(options.selection, include_failed=False)  # the filter leaves them out
+    selection = attrs.evolve(options.selection, include_failed=spec.include_failed)  # as the filter will
     graded = run_judging(db_path, rubrics, attrs.evolve(options, selection=selection), progress=progress)
     progress.end()
     for line in graded.lines():
@@ -73,18 +73,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             log.info(line)
         if failed:
             problems.append(not_ready(report))
-    report = reports[0] if reports else None
 
     result = {"episodes": played["episodes"], "failed_episodes": played["failed"],
               "skipped_existing": played["skipped_existing"], "mean_reward": played["mean_reward"],
               "judged_sessions": graded.sessions, "judge_calls": graded.calls, "judge_errors": graded.errors,
               "judge_cost_usd": graded.cost_usd, "skipped_no_key": graded.skipped_no_key,
               **{k: v for k, v in outcome.items() if k not in ("judge_models", "rubric_versions")},
-              "valid": None if report is None else not report.failed(validation.strict),
-              "validation_warnings": None if report is None else len(report.warnings),
+              "valid": None if not reports else not any(r.failed(validation.strict) for r in reports),
+              "validation_warnings": None if not reports else sum(len(r.warnings) for r in reports),
               "rubric_versions": {r.id: r.version for r in rubrics}, "judge_models": [options.model],
               "db": str(db_path), "sft": str(filtered.outputs[0]) if filtered.outputs else None}
-    for line in _summary(result):
+    for line in _summary(result, spec.metadata):
         log.info(line)
     if not filtered.examples:
         raise RunFinishedWithErrors(nothing_kept(filtered.stats), result, exit_code=NOTHING_KEPT_EXIT)
@@ -93,7 +92,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-def _summary(result: dict[str, Any]) -> list[str]:
+def _summary(result: dict[str, Any], metadata: bool) -> list[str]:
     mean = "-" if result["mean_reward"] is None else f"{result['mean_reward']:.4g}"
     lines = ["summary:",
              f"  episodes: {result['episodes']} played ({result['failed_episodes']} failed, "
@@ -106,6 +105,7 @@ def _summary(result: dict[str, Any]) -> list[str]:
                  f"{result['examples']} examples, {result['tokens']} tokens")
     if result["sft"]:
         valid = "valid" if result["valid"] else "NOT valid"
+        why = ", e.g. the metadata on each line" if result["validation_warnings"] and metadata else ""
         lines.append(f"  SFT JSONL: {result['sft']} ({valid} for fine-tuning; "
-                     f"{result['validation_warnings']} warnings, e.g. the metadata on each line)")
+                     f"{result['validation_warnings']} warnings{why})")
     return lines

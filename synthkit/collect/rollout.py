@@ -112,7 +112,11 @@ def play(task: Task | RemoteTask, policy: Policy, episode: Episode, max_steps: i
 
 def run_episodes(task: Task | RemoteTask, policy: Policy, episodes: Sequence[Episode], *, max_steps: int,
                  concurrency: int, write: Callable[[Session], None],
-                 progress: Callable[[RolloutSummary], None]) -> RolloutSummary:
+                 progress: Callable[[RolloutSummary], None],
+                 interrupted: Callable[[], None] = lambda: None) -> RolloutSummary:
+    """Play `episodes` and hand each finished one to `write`. On Ctrl-C, `interrupted` is told
+    first; then every episode that finished is handed over, so `write` may see one again that
+    it was storing when the interrupt came (it must tell, and not store it twice)."""
     summary = RolloutSummary()
     stop = threading.Event()
     unwritten: set[Future] = set()
@@ -137,6 +141,7 @@ def run_episodes(task: Task | RemoteTask, policy: Policy, episodes: Sequence[Epi
             for future in done:
                 finish(future)
     except KeyboardInterrupt:
+        interrupted()
         _stop(pool, stop, unwritten)
         # every episode that finished is kept, the one being written when the interrupt came included
         for future in list(unwritten):

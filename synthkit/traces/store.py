@@ -456,6 +456,10 @@ class TraceWriter:
                 raise TraceDBError(f"cannot write {self.path}: {exc}") from None
             raise
 
+    def has_session(self, session_id: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM session_traces WHERE session_id = ?",
+                                  (session_id,)).fetchone() is not None
+
     def statuses(self, session_id: str) -> list[str]:
         """The statuses of `session_id` and of the sessions named `<session_id>-...` (its reruns)."""
         pattern = re.sub(r"([\\%_])", r"\\\1", session_id) + "-%"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from synthkit.traces.model import Event, EventType, Session, Timestep
 from tests.cli.test_cli import assert_one_line_error
 from tests.judge_server import JudgeServer, Reply, answer, requested_criteria
 
@@ -71,16 +72,18 @@ def test_a_policy_that_fails_is_one_line_per_seed_and_a_failed_exit(run_cli, tmp
     assert count(tmp_path / "t.db", "judge_scores") == 0  # failed episodes are not graded
 
 
-def test_an_episode_the_db_cannot_take_is_stored_as_failed(tmp_path):
+@pytest.mark.parametrize(("part", "fragment"), [
+    ({"events": (Event(EventType.ENVIRONMENT, step_id="no-such-step", reward=1.0),)}, "has no timestep 'no-such-step'"),
+    ({"timesteps": (Timestep("t0", index=10**30),)}, "OverflowError"),
+])
+def test_an_episode_the_db_cannot_take_is_stored_as_failed(tmp_path, part, fragment):
     from synthkit.cli.eval import _store
-    from synthkit.traces.model import Event, EventType, Session
     from synthkit.traces.store import TraceWriter
 
-    broken = Session("s1", datetime.now(UTC), {"seed": 1},
-                     events=(Event(EventType.ENVIRONMENT, step_id="no-such-step", reward=1.0),))
+    broken = Session("s1", datetime.now(UTC), {"seed": 1}, **part)
     with TraceWriter.open(tmp_path / "t.db", create=True) as writer:
         stored = _store(writer, broken)
-    assert stored.status.value == "failed" and "has no timestep 'no-such-step'" in stored.metadata["error"]
+    assert stored.status.value == "failed" and fragment in stored.metadata["error"]
     assert sessions(tmp_path / "t.db")["s1"]["status"] == "failed" and count(tmp_path / "t.db", "events") == 0
 
 
@@ -129,11 +132,34 @@ def test_the_pipeline_ends_with_a_valid_sft_file(run_cli, tmp_path, monkeypatch)
 def test_the_pipeline_checks_every_step_before_playing(run_cli, tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     (tmp_path / "sft.jsonl").write_text("{}\n")
-    taken = run_cli("pipeline", "eval.seeds=[0]", f"filter.output={tmp_path / 'sft.jsonl'}")
-    assert_one_line_error(taken, "sft.jsonl exists; set filter.overwrite=true")
-    assert_one_line_error(run_cli("pipeline", "+validate.strictly=true"), "validate.strictly is not a known key")
-    assert_one_line_error(run_cli("pipeline", "judge.strict=true"), "needs OPENAI_API_KEY, which is not set")
+    for args, fragment in [((f"filter.output={tmp_path / 'sft.jsonl'}",), "sft.jsonl exists; set filter.overwrite=true"),
+                           (("+validate.strictly=true",), "validate.strictly is not a known key"),
+                           (("judge.strict=true",), "needs OPENAI_API_KEY, which is not set")]:
+        result = run_cli("pipeline", "eval.seeds=[0]", *args)
+        assert_one_line_error(result, fragment)
+        assert "1/4 eval" not in result.out, args
     assert not (tmp_path / "experiments").exists()
+
+
+def test_ctrl_c_just_after_an_episode_was_stored_keeps_each_once(run_cli, tmp_path, monkeypatch):
+    import synthkit.cli.eval as eval_command
+
+    real, calls = eval_command._store, []
+
+    def store_then_interrupt(writer, session):
+        calls.append(session.session_id)
+        stored = real(writer, session)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # after the commit, before write() is done
+        return stored
+
+    monkeypatch.setattr(eval_command, "_store", store_then_interrupt)
+    result = run_cli("eval", "db.path=t.db", "task=math", 'eval.seeds="0-5"')
+    assert result.exit_code == 130 and "Traceback" not in result.err + result.out
+    recorded = sessions(tmp_path / "t.db")
+    assert len(recorded) == len(set(calls)) >= 1 and {m["status"] for m in recorded.values()} == {"completed"}
+    assert count(tmp_path / "t.db", "judge_scores") == 0  # no grading once interrupted
+    assert "recorded episodes are not graded yet: synthkit judge db.path=t.db grades them" in result.out
 
 
 def test_the_pipeline_validates_with_the_validate_keys(run_cli, tmp_path, monkeypatch):
