@@ -69,7 +69,7 @@ class TaskApp:
     def __init__(self, url: str, *, env_name: str | None, policy_name: str | None, max_llm_calls: int,
                  timeout_s: float, task_id: str | None) -> None:
         self.url = url.rstrip("/")
-        self.max_llm_calls, self.timeout_s = max_llm_calls, timeout_s
+        self.max_llm_calls = max_llm_calls
         self._env_name, self._policy_name, self._task_id = env_name, policy_name, task_id
         headers = {"X-API-Key": os.environ[KEY_VARIABLE]} if os.environ.get(KEY_VARIABLE) else {}
         self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)

@@ -84,6 +84,11 @@ class _Sink:
             self.tmp.unlink(missing_ok=True)
 
 
+def _stale_val(spec: FilterSpec, output: Path | None) -> Path | None:
+    """Where an earlier run's validation split would be, when this run writes none."""
+    return None if output is None or spec.val_fraction else val_path(output)
+
+
 def check_outputs(db_path: str | Path, spec: FilterSpec, output: Path | None) -> list[Path]:
     """The files a filter run writes (the SFT file, and the validation split with
     `val_fraction`), refused before any work when they cannot be written as asked."""
@@ -97,7 +102,7 @@ def check_outputs(db_path: str | Path, spec: FilterSpec, output: Path | None) ->
             raise SynthkitError(f"{path} exists; set filter.overwrite=true to replace it")
         if not path.parent.is_dir():
             raise SynthkitError(f"filter.output: the folder {path.parent} does not exist")
-    stale_val = None if output is None or spec.val_fraction else val_path(output)
+    stale_val = _stale_val(spec, output)
     if stale_val is not None and stale_val.is_file() and not spec.overwrite:
         raise SynthkitError(f"{stale_val} exists beside filter.output, from an earlier run's validation split; "
                             "remove it or set filter.overwrite=true (which removes it)")
@@ -152,7 +157,7 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
     """Select, build and write (no files when `output` is None); the result says what and why,
     and with `collect` lists every kept session with its scores (memory grows with them)."""
     outputs = check_outputs(db_path, spec, output)
-    stale_val = None if output is None or spec.val_fraction else val_path(output)
+    stale_val = _stale_val(spec, output)
     with TraceStore.open(db_path) as store:
         selected = select_sessions(store, spec)
         keys = spec.score_keys()
