@@ -40,9 +40,30 @@ class RubricHelpful(Rubric):
 '''
 
 
-def cpu_seconds() -> float:
+def cpu_seconds(server: int) -> float:
+    """CPU of this process and its children (loky's worker processes, alive or gone), the
+    latency server's left out (Linux: from /proc)."""
     usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return sum(u.ru_utime + u.ru_stime for u in usage)
+    total = sum(u.ru_utime + u.ru_stime for u in usage)
+    for pid in _descendants(os.getpid()) - {server}:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found |= {child, *_descendants(child)}
+    return found
 
 
 def make_db(folder: Path, sessions: int) -> Path:
@@ -108,10 +129,9 @@ def run(sessions: int, latency: float, concurrency: int, backend: str, workers: 
     try:
         settings = JudgeSettings(model="openai/bench", api_base=api_base, placeholder_key=True,
                                  json_schema=True, concurrency=concurrency, timeout_s=60)
-        batch = batch or max(concurrency * 2, 32)
-        cpu, wall = cpu_seconds(), time.perf_counter()
+        cpu, wall = cpu_seconds(server.pid), time.perf_counter()
         summary = judge_traces(db, rubrics, settings, backend=backend, workers=workers, batch_size=batch)
-        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+        wall, cpu = time.perf_counter() - wall, cpu_seconds(server.pid) - cpu
         final = time.perf_counter()
         judge_traces(db, rubrics, settings, backend=backend, workers=workers, batch_size=batch)
         final = time.perf_counter() - final
@@ -128,11 +148,12 @@ def run(sessions: int, latency: float, concurrency: int, backend: str, workers: 
         server.wait()
     ideal = concurrency / latency if backend == "threading" else concurrency * workers / latency
     rate = summary.calls / wall
-    print(f"latency {latency:.2f} s, concurrency {concurrency} x {workers} {backend}: "
+    print(f"latency {latency:.2f} s, concurrency {concurrency} x {workers} {backend}"
+          + (f", batch {batch}" if batch else "") + ": "
           f"{summary.calls} calls in {wall:.1f} s = {rate:.0f} calls/s, ideal {ideal:.0f} "
           f"(ratio {rate / ideal:.2f}"
           + (f"; a bare acompletion loop: {loop_rate:.0f} calls/s, {loop_rate / ideal:.2f}" if loop_rate else "")
-          + f"); CPU {cpu / summary.calls * 1000:.1f} ms per call "
+          + f"); CPU {cpu / summary.calls * 1000:.1f} ms per call, workers included "
           f"(bare litellm.completion {bare:.1f} ms); re-run with every result final {final:.2f} s; "
           f"re-run from the cache {cached:.2f} s, {again.calls} calls, {again.cache_hits} cache hits; "
           f"errors {summary.errors}")
@@ -149,4 +170,4 @@ if __name__ == "__main__":
     run(sessions, 0.1, 32, "loky", 2)  # cold: the worker processes start and import litellm inside the timing
     print("loky workers are warm from here on (joblib reuses them, as a long grading run does):")
     run(sessions, 0.1, 32, "loky", 2)
-    run(sessions, 0.1, 32, "loky", 2, batch=256)
+    run(sessions, 0.1, 32, "loky", 2, batch=64)

@@ -62,7 +62,7 @@ class _InlineJudge:
         if session.status is SessionStatus.FAILED:
             return
         self.waiting.append(session.session_id)
-        if not self.only_at_end and len(self.waiting) >= self.options.batch_size:
+        if not self.only_at_end and len(self.waiting) >= self.options.sessions_per_batch:
             self.flush()
 
     def pause(self) -> None:

@@ -50,7 +50,7 @@ def options_from(cfg: DictConfig) -> JudgeOptions:
         json_schema=None if j.json_schema is None else flag(j, "json_schema"),
         api_key_env=j.api_key_env, placeholder_key=flag(j, "placeholder_key"))
     return JudgeOptions(
-        settings=settings, batch_size=number(j, "batch_size", integer=True),
+        settings=settings, batch_size=number(j, "batch_size", integer=True, optional=True),
         workers=number(j, "workers", integer=True), backend=checks.choice(j, "backend", BACKENDS),
         dask_address=dask.get("address"), refresh=flag(j, "refresh"), dry_run=flag(j, "dry_run"),
         strict=flag(j, "strict"), max_cost_usd=number(j, "max_cost_usd", optional=True),

@@ -104,7 +104,7 @@ class LitellmPolicy:
                                call_id=c.id or f"call_{uuid.uuid4().hex[:12]}")
                       for c in (getattr(message, "tool_calls", None) or ()))
         usage = getattr(response, "usage", None)
-        cost, priced = response_cost(response)
+        cost, priced = response_cost(response, self.model)
         return LMCall(**base, output_messages=(Message("assistant", message.content or "", tool_calls=calls),),
                       tool_calls=calls, input_tokens=getattr(usage, "prompt_tokens", None),
                       output_tokens=getattr(usage, "completion_tokens", None), cost_usd=cost if priced else None,

@@ -149,7 +149,7 @@ async def _complete(settings: JudgeSettings, messages: list[dict[str, str]],
         usage = getattr(response, "usage", None)
         call.tokens_in += getattr(usage, "prompt_tokens", 0) or 0
         call.tokens_out += getattr(usage, "completion_tokens", 0) or 0
-        cost, priced = response_cost(response)
+        cost, priced = response_cost(response, settings.model)
         call.cost += cost
         call.priced = call.priced and priced
         return response.choices[0].message.content or ""

@@ -62,7 +62,7 @@ class JudgeOptions:
     """Everything `synthkit judge` takes besides the DB and the rubrics."""
 
     settings: JudgeSettings | None  # None: no judge (code criteria only)
-    batch_size: int = 32
+    batch_size: int | None = None  # None: `sessions_per_batch` works it out
     workers: int = 2
     backend: str = "threading"  # threading | loky | dask
     dask_address: str | None = None
@@ -76,6 +76,16 @@ class JudgeOptions:
     seed: int = 0
     limit: int | None = None
     config: dict[str, Any] = attrs.field(factory=dict)  # recorded in judge_runs (no secrets)
+
+    @property
+    def sessions_per_batch(self) -> int:
+        """`batch_size`, or enough sessions to keep every call slot busy to the end of a batch:
+        in-process batches share one process's slots, so two of them need twice the concurrency;
+        a worker process grades its batch alone, and its calls drain as the batch ends."""
+        if self.batch_size is not None:
+            return self.batch_size
+        concurrency = self.settings.concurrency if self.settings is not None else 0
+        return max(32, (2 if self.backend == "threading" else 8) * concurrency)
 
     @property
     def model(self) -> str:
@@ -133,6 +143,7 @@ class _Task:
     code: tuple[tuple[Session, Rubric, tuple[str, ...]], ...]
     requests: tuple[JudgeRequest, ...]
     settings: JudgeSettings | None
+    journal: tuple[str, str] | None = None  # (DB path, judge model): a worker process's own journal
 
 
 @attrs.frozen
@@ -141,8 +152,9 @@ class _TaskResult:
     answers: tuple[JudgeAnswer, ...]
 
 
-# Set by the driver for in-process workers (threading): answers go to the cache journal as they
-# arrive. Worker processes (loky, Dask) have none and rely on their batch's commit.
+# Set by the driver for in-process workers (threading): answers go to its cache journal as they
+# arrive. A loky worker process opens a journal of its own for each task; Dask workers, which may
+# be on other machines, have none and rely on their batch's commit.
 _answer_journal: Callable[[JudgeAnswer], None] | None = None
 
 
@@ -152,14 +164,27 @@ def _work(task: _Task) -> _TaskResult:
         trace = Trace(session)
         specs = {s.name: s for s in rubric.criteria()}
         code.extend((session.session_id, run_criterion(rubric, specs[n], trace)) for n in names)
-    answers = call_judges(task.requests, task.settings, _answer_journal) if task.requests else []
+    if not task.requests:
+        return _TaskResult(tuple(code), ())
+    with contextlib.ExitStack() as stack:
+        journal = _answer_journal
+        if journal is None and task.journal is not None:
+            journal = stack.enter_context(_CacheJournal.opened(Path(task.journal[0]), task.journal[1]))
+        answers = call_judges(task.requests, task.settings, journal)
     return _TaskResult(tuple(code), tuple(answers))
 
 
+def _cache_row(answer: JudgeAnswer, model: str) -> dict[str, Any]:
+    return {"cache_key": answer.cache_key, "raw_answer": answer.raw or "",
+            "parsed": json.dumps({k: list(v) for k, v in answer.scores.items()}),
+            "model": model, "created_at": _now()}
+
+
 class _CacheJournal:
-    """Writes each judge answer into `judge_cache` as soon as it arrives (on a thread of the
-    driver process, with a connection of its own), so a run killed mid-batch does not pay for
-    those answers again: the next run finds them in the cache."""
+    """Writes judge answers into `judge_cache` as soon as they arrive (on a thread of its own,
+    with a connection of its own, all answers waiting at that moment in one transaction), so a
+    run killed mid-batch does not pay for those answers again: the next run finds them in the
+    cache."""
 
     def __init__(self, db_path: Path, model: str) -> None:
         self.model = model
@@ -168,20 +193,40 @@ class _CacheJournal:
         self.thread = threading.Thread(target=self._drain, name="synthkit-cache-journal", daemon=True)
         self.thread.start()
 
+    @classmethod
+    @contextlib.contextmanager
+    def opened(cls, db_path: Path, model: str) -> Iterator[_CacheJournal | None]:
+        """A journal for the duration of the block, or None when the DB cannot be opened for it
+        (best effort: each batch's own commit still writes its answers)."""
+        try:
+            journal = cls(db_path, model)
+        except TraceDBError as exc:
+            log.warning("judge answers are saved only when their batch is done (%s)", exc)
+            yield None
+            return
+        try:
+            yield journal
+        finally:
+            journal.close()
+
     def __call__(self, answer: JudgeAnswer) -> None:
         self.queue.put(answer)
 
     def _drain(self) -> None:
         failed = False
-        while (answer := self.queue.get()) is not None:
-            if failed:
+        done = False
+        while not done:
+            waiting = [self.queue.get()]
+            while not self.queue.empty():
+                waiting.append(self.queue.get_nowait())
+            done = waiting[-1] is None
+            answers = [a for a in waiting if a is not None]
+            if failed or not answers:
                 continue  # best effort: each batch's own commit still writes its answers
             try:
                 with self.writer.transaction():
-                    self.writer.db["judge_cache"].upsert(
-                        {"cache_key": answer.cache_key, "raw_answer": answer.raw or "",
-                         "parsed": json.dumps({k: list(v) for k, v in answer.scores.items()}),
-                         "model": self.model, "created_at": _now()}, pk="cache_key")
+                    self.writer.db["judge_cache"].upsert_all(
+                        [_cache_row(a, self.model) for a in answers], pk="cache_key")
             except (TraceDBError, sqlite3.Error) as exc:
                 failed = True
                 log.warning("judge answers are no longer saved as they arrive (%s); "
@@ -290,7 +335,7 @@ class _Driver:
             if options.limit is not None and count >= options.limit:
                 break
             batch.append(session)
-            if len(batch) >= options.batch_size:
+            if len(batch) >= options.sessions_per_batch:
                 yield batch
                 batch = []
         if batch:
@@ -393,7 +438,9 @@ class _Driver:
                 answers.append(JudgeAnswer(key=request.key, cache_key=request.cache_key, raw=row["raw_answer"],
                                            scores={k: (v[0], v[1]) for k, v in parsed.items()}, calls=0))
         pending = [r for r in requests if r.cache_key not in hits]
-        task = _Task(code=tuple(code), requests=tuple(pending), settings=self.settings)
+        # loky workers share this machine, so they can journal their answers into the DB
+        journal = (str(self.db_path), self.options.model) if self.options.backend == "loky" else None
+        task = _Task(code=tuple(code), requests=tuple(pending), settings=self.settings, journal=journal)
         return task, {"batch": batch, "counted": counted, "existing": existing, "skipped": skipped,
                       "cache_answers": answers, "requests": {r.key: r for r in requests}}
 
@@ -437,9 +484,7 @@ class _Driver:
             self.totals["cost_usd"] += answer.cost_usd
             self.totals["unpriced"] |= not answer.priced
             if answer.scores is not None and not from_cache:
-                cache_rows.append({"cache_key": answer.cache_key, "raw_answer": answer.raw or "",
-                                   "parsed": json.dumps({k: list(v) for k, v in answer.scores.items()}),
-                                   "model": self.options.model, "created_at": _now()})
+                cache_rows.append(_cache_row(answer, self.options.model))
             for index, criterion_result in enumerate(answer_results(rubric, request, answer)):
                 name = criterion_result.criterion
                 extra = {"tokens_in": answer.tokens_in // share + (answer.tokens_in % share if index == 0 else 0),
@@ -640,7 +685,7 @@ class _Driver:
         if again and not self.stopped:
             # batches that stopped their own calls early while the run went on: their sessions
             # once more, now past the first calls, so every call is sent and every failure recorded
-            size = self.options.batch_size
+            size = self.options.sessions_per_batch
             self._round(store, writer, [again[i:i + size] for i in range(0, len(again), size)], retry=True)
 
     def _round(self, store: TraceStore, writer: TraceWriter, batches: Iterable[list[Session]],
@@ -704,7 +749,7 @@ class _Driver:
                 joblib.delayed(numbered)(item) for item in tasks)
             return
         yield from joblib.Parallel(n_jobs=self.options.workers, backend=backend,
-                                   return_as="generator_unordered", pre_dispatch="n_jobs")(
+                                   return_as="generator_unordered", pre_dispatch="2*n_jobs")(
             joblib.delayed(numbered)(item) for item in tasks)
 
     def status_line(self) -> str:

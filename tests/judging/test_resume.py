@@ -82,3 +82,37 @@ def test_a_killed_run_resumes_and_each_criterion_is_judged_once(db, rubric_dir, 
     assert query(db, "SELECT count(*) FROM judge_scores") == [(SESSIONS * 4,)], done.stdout
     statuses = [r[0] for r in query(db, "SELECT status FROM judge_runs ORDER BY started_at")]
     assert statuses == ["running", "completed"]              # the killed run never finished
+
+
+def test_a_killed_loky_run_keeps_what_its_worker_processes_were_answered(db, rubric_dir, server, tmp_path):
+    answered_before_the_kill = 15
+
+    def reply(request):
+        with server.lock:
+            if server.promised >= answered_before_the_kill:
+                return Reply(hang=True)
+            server.promised += 1
+        return Reply(answer(dict.fromkeys(requested_criteria(request), 0.7)))
+
+    server.promised = 0
+    server.reply = reply
+    loky = [*command(db, rubric_dir, server), "judge.backend=loky", f"judge.batch_size={SESSIONS}"]
+    process = subprocess.Popen(loky, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if cached(db) == answered_before_the_kill and len(server.requests) > answered_before_the_kill:
+            break
+        time.sleep(0.05)
+    else:
+        process.kill()
+        pytest.fail(f"the worker's answers never reached the cache: {process.communicate()}")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert judged(db) == 0   # the one batch never came back: its answers are only in the cache
+
+    server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.7)))
+    done = subprocess.run(loky, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert server.answered == SESSIONS * 2, done.stdout   # none of the answers in the cache asked again
+    assert query(db, "SELECT count(*) FROM judge_scores") == [(SESSIONS * 4,)], done.stdout

@@ -391,3 +391,14 @@ def test_rubrics_left_ungraded_are_recorded_and_leave_no_overall(grade, db, rubr
     quality = table[("session_b1612dd272d1", "RubricQuality", "openai/test-judge")]
     assert quality[0] is None and quality[1].startswith("not graded: no API key")
     assert "primary" not in judge_scores(db, "session_b1612dd272d1")
+
+
+def test_a_batch_keeps_every_call_slot_busy_unless_its_size_is_set():
+    from synthkit.judging.llm import JudgeSettings
+    from synthkit.judging.runner import JudgeOptions
+
+    settings = JudgeSettings(model="openai/test-judge", concurrency=64)
+    assert JudgeOptions(settings=settings).sessions_per_batch == 128              # two batches share 64 slots
+    assert JudgeOptions(settings=settings, backend="loky").sessions_per_batch == 512  # a worker's batch drains alone
+    assert JudgeOptions(settings=None).sessions_per_batch == 32
+    assert JudgeOptions(settings=settings, batch_size=10).sessions_per_batch == 10

@@ -1,0 +1,28 @@
+"""What the judge and the policy share when they call a provider through litellm."""
+
+from __future__ import annotations
+
+import uuid
+
+from synthkit.providers import completion_params, load_litellm, priced, response_cost
+from tests.judge_server import JudgeServer
+
+
+def test_a_model_without_a_price_costs_nothing_and_says_so_call_after_call():
+    litellm = load_litellm()
+    model = f"openai/unpriced-{uuid.uuid4().hex[:8]}"
+    assert priced(model) is False
+    assert litellm.model_cost[model]["input_cost_per_token"] == 0   # litellm stops hunting for a price
+    with JudgeServer() as server:
+        for _ in range(2):
+            response = litellm.completion(**completion_params(
+                model, [{"role": "user", "content": "Grade this."}], max_tokens=50, timeout_s=10,
+                temperature=0, api_base=server.api_base, api_key_env=None, placeholder=True))
+            assert response_cost(response, model) == (0.0, False)
+    assert priced("gpt-4o-mini") is True
+
+
+def test_a_bare_model_name_without_a_price_is_not_registered():
+    name = f"unpriced-{uuid.uuid4().hex[:8]}"   # registering it would tell litellm a provider for it
+    assert priced(name) is False
+    assert name not in load_litellm().model_cost
