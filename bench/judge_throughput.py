@@ -1,9 +1,9 @@
 """Judge throughput against a local OpenAI-compatible server with a fixed latency per call.
 
 Prints, per setting: calls/s achieved next to the ideal (concurrency / latency), the CPU
-milliseconds the judging process spends per judge call next to bare `litellm.completion`'s on
-the same server, and the wall time of a fully cached re-run. The server
-(bench/latency_server.py, one asyncio loop) runs in a process of its own so its CPU is not
+milliseconds the judging processes (the driver, and loky's workers) spend per judge call next to
+bare `litellm.completion`'s on the same server, and the wall time of a fully cached re-run. The
+server (bench/latency_server.py, one asyncio loop) runs in a process of its own so its CPU is not
 counted. Run: python bench/judge_throughput.py [sessions]
 """
 
