@@ -126,12 +126,16 @@ def priced(model: str) -> bool:
                     litellm.register_model({model: {
                         "input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
                         "cache_creation_input_token_cost": 0.0, "cache_read_input_token_cost": 0.0,
-                        "litellm_provider": model.split("/")[0], "mode": "chat"}})
+                        "litellm_provider": model.split("/")[0], "mode": "chat"}},
+                        persist_across_reloads=False, add_to_provider_model_sets=False)
         return _pricing[model]
 
 
 def response_cost(response: Any, model: str) -> tuple[float, bool]:
     """The USD cost litellm priced a response of `model` at (from its bundled map), and whether
-    it could."""
+    it could: a model without a price of its own may still be priced by the model the server
+    says answered (a proxy's alias)."""
     cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
-    return (float(cost), True) if cost is not None and priced(model) else (0.0, False)
+    if cost is None or (not cost and not priced(model)):
+        return 0.0, False
+    return float(cost), True

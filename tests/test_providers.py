@@ -22,6 +22,15 @@ def test_a_model_without_a_price_costs_nothing_and_says_so_call_after_call():
     assert priced("gpt-4o-mini") is True
 
 
+def test_a_price_litellm_found_for_the_model_that_answered_is_kept():
+    class Response:  # a proxy's alias, answered by a model litellm knows
+        _hidden_params = {"response_cost": 0.00075}
+
+    model = f"openai/alias-{uuid.uuid4().hex[:8]}"
+    assert priced(model) is False
+    assert response_cost(Response(), model) == (0.00075, True)
+
+
 def test_a_bare_model_name_without_a_price_is_not_registered():
     name = f"unpriced-{uuid.uuid4().hex[:8]}"   # registering it would tell litellm a provider for it
     assert priced(name) is False

@@ -46,7 +46,7 @@ def missing_judge_key(options: JudgeOptions) -> str | None:
 
 
 class _InlineJudge:
-    """Grades finished episodes a batch at a time (`judge.batch_size`) through the judge runner:
+    """Grades finished episodes a batch at a time (`judge.batch_size`, or its default) through the judge runner:
     the same cache, tables and rules as `synthkit judge`. Failed episodes are not graded (the
     filter leaves them out anyway)."""
 

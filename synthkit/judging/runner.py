@@ -39,7 +39,7 @@ from synthkit.judging.llm import (
     load_litellm,
 )
 from synthkit.judging.render import judge_messages, render_trace, response_schema
-from synthkit.providers import missing_key
+from synthkit.providers import missing_key, priced
 from synthkit.rubrics.api import CriterionSpec, Rubric
 from synthkit.rubrics.grading import rubric_result, run_criterion, score_outcome
 from synthkit.rubrics.results import CriterionResult, Outcome
@@ -84,6 +84,8 @@ class JudgeOptions:
         a worker process grades its batch alone, and its calls drain as the batch ends."""
         if self.batch_size is not None:
             return self.batch_size
+        if self.max_cost_usd is not None:  # every batch in flight is held against the limit
+            return 32
         concurrency = self.settings.concurrency if self.settings is not None else 0
         return max(32, (2 if self.backend == "threading" else 8) * concurrency)
 
@@ -219,8 +221,8 @@ class _CacheJournal:
             waiting = [self.queue.get()]
             while not self.queue.empty():
                 waiting.append(self.queue.get_nowait())
-            done = waiting[-1] is None
-            answers = [a for a in waiting if a is not None]
+            done = None in waiting  # answers that come after `close` (a Ctrl-C) are not waited for
+            answers = waiting[:waiting.index(None)] if done else waiting
             if failed or not answers:
                 continue  # best effort: each batch's own commit still writes its answers
             try:
@@ -439,7 +441,7 @@ class _Driver:
                                            scores={k: (v[0], v[1]) for k, v in parsed.items()}, calls=0))
         pending = [r for r in requests if r.cache_key not in hits]
         # loky workers share this machine, so they can journal their answers into the DB
-        journal = (str(self.db_path), self.options.model) if self.options.backend == "loky" else None
+        journal = (str(self.db_path.resolve()), self.options.model) if self.options.backend == "loky" else None
         task = _Task(code=tuple(code), requests=tuple(pending), settings=self.settings, journal=journal)
         return task, {"batch": batch, "counted": counted, "existing": existing, "skipped": skipped,
                       "cache_answers": answers, "requests": {r.key: r for r in requests}}
@@ -578,19 +580,16 @@ class _Driver:
     def estimate_cost(self, task: _Task) -> float:
         """An upper bound of what a task's calls cost: counted input and max_tokens of output, for
         the call and a possible repair."""
-        if self.options.max_cost_usd is None or not task.requests:
-            return 0.0
+        if self.options.max_cost_usd is None or not task.requests or not priced(self.settings.model):
+            return 0.0  # an unpriced model has nothing to hold against the limit
         litellm = load_litellm()
         total = 0.0
         for request in task.requests:
             tokens = litellm.token_counter(model=self.settings.model, messages=list(request.messages))
             # at most two completions: the call and its repair (the prompt again, plus an answer)
-            try:
-                cost_in, cost_out = litellm.cost_per_token(
-                    model=self.settings.model, prompt_tokens=2 * tokens + self.settings.max_tokens,
-                    completion_tokens=2 * self.settings.max_tokens)
-            except Exception:  # unpriced: nothing to hold against the limit
-                return 0.0
+            cost_in, cost_out = litellm.cost_per_token(
+                model=self.settings.model, prompt_tokens=2 * tokens + self.settings.max_tokens,
+                completion_tokens=2 * self.settings.max_tokens)
             total += cost_in + cost_out
         return total
 
@@ -609,6 +608,7 @@ class _Driver:
         """Plan every batch and price its calls; call nothing, write nothing."""
         self.run_id = None
         litellm = load_litellm() if self.settings is not None else None
+        self.totals["unpriced"] = self.settings is not None and not priced(self.settings.model)
         with TraceStore.open(self.db_path) as store:
             for batch in self.session_batches(store):
                 task, plan = self.plan(store, batch)
@@ -621,13 +621,11 @@ class _Driver:
                     self.totals["calls"] += 1
                     self.totals["tokens_in"] += tokens
                     self.totals["tokens_out"] += self.settings.max_tokens
-                    try:
+                    if not self.totals["unpriced"]:
                         cost_in, cost_out = litellm.cost_per_token(
                             model=self.settings.model, prompt_tokens=tokens,
                             completion_tokens=self.settings.max_tokens)
                         self.totals["cost_usd"] += cost_in + cost_out
-                    except Exception:  # no price in litellm's bundled map
-                        self.totals["unpriced"] = True
         return attrs.evolve(self.summary(0.0), estimated=True)
 
     def run(self) -> RunSummary:
@@ -748,8 +746,11 @@ class _Driver:
             yield from joblib.Parallel(return_as="generator_unordered")(
                 joblib.delayed(numbered)(item) for item in tasks)
             return
+        # A batch planned ahead keeps a worker from waiting for the next; under a cost limit it
+        # would be one more batch held against the limit.
+        ahead = "n_jobs" if self.options.max_cost_usd is not None else "2*n_jobs"
         yield from joblib.Parallel(n_jobs=self.options.workers, backend=backend,
-                                   return_as="generator_unordered", pre_dispatch="2*n_jobs")(
+                                   return_as="generator_unordered", pre_dispatch=ahead)(
             joblib.delayed(numbered)(item) for item in tasks)
 
     def status_line(self) -> str:

@@ -11,6 +11,7 @@ import time
 import attrs
 import pytest
 
+from synthkit.judging.llm import JudgeSettings
 from synthkit.judging.runner import judge_traces
 from synthkit.rubrics.discovery import collect
 from synthkit.traces.store import Selection, TraceWriter
@@ -394,7 +395,6 @@ def test_rubrics_left_ungraded_are_recorded_and_leave_no_overall(grade, db, rubr
 
 
 def test_a_batch_keeps_every_call_slot_busy_unless_its_size_is_set():
-    from synthkit.judging.llm import JudgeSettings
     from synthkit.judging.runner import JudgeOptions
 
     settings = JudgeSettings(model="openai/test-judge", concurrency=64)
@@ -402,3 +402,39 @@ def test_a_batch_keeps_every_call_slot_busy_unless_its_size_is_set():
     assert JudgeOptions(settings=settings, backend="loky").sessions_per_batch == 512  # a worker's batch drains alone
     assert JudgeOptions(settings=None).sessions_per_batch == 32
     assert JudgeOptions(settings=settings, batch_size=10).sessions_per_batch == 10
+    assert JudgeOptions(settings=settings, backend="loky", max_cost_usd=1.0).sessions_per_batch == 32  # held to the limit
+
+
+def test_a_dry_run_after_a_real_one_still_says_the_model_has_no_price(grade, db, rubric_dir, server):
+    grade()   # the unpriced test judge is now registered in litellm at zero
+    settings = JudgeSettings(model="openai/test-judge", api_base=server.api_base, placeholder_key=True,
+                             json_schema=True)
+    estimate = judge_traces(db, collect([str(rubric_dir)]).rubrics, settings, dry_run=True, refresh=True)
+    assert estimate.calls == CALLS and estimate.unpriced and estimate.cost_usd == 0
+    assert "no price" in estimate.lines()[-1]
+
+
+def test_the_cache_journal_lets_go_of_answers_that_come_after_it_was_closed(db):
+    from synthkit.judging.llm import JudgeAnswer
+    from synthkit.judging.runner import _CacheJournal
+
+    def answer_for(key):
+        return JudgeAnswer(key=("s", "RubricX"), cache_key=key, scores={"c": (1.0, "ok")}, raw="{}")
+
+    journal = _CacheJournal(db, "openai/test-judge")
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")          # the journal waits for the DB while answers pile up
+    journal(answer_for("first"))
+    time.sleep(0.3)
+    journal(answer_for("second"))
+    journal.queue.put(None)                    # close() ...
+    journal(answer_for("late"))                # ... and an answer still arriving (a Ctrl-C)
+    holder.execute("ROLLBACK")
+    holder.close()
+    journal.thread.join(timeout=20)
+    assert not journal.thread.is_alive()
+    journal.writer.close()
+    with sqlite3.connect(db) as conn:
+        keys = {k for (k,) in conn.execute("SELECT cache_key FROM judge_cache")}
+    conn.close()
+    assert keys == {"first", "second"}
