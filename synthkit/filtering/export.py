@@ -128,7 +128,7 @@ def _examples(store: TraceStore, selected: Selected, spec: FilterSpec, kept: lis
               left_out: Counter[str]) -> Iterator[tuple[Kept, dict[str, Any]]]:
     """The examples of the kept sessions in order, read chunk by chunk; with `kept`, every
     kept session's details are collected there too."""
-    conn, keys = store.db.conn, spec.score_keys()
+    conn, keys = store.conn, spec.score_keys()
     for start in range(0, len(selected.picks), CHUNK):
         chunk = selected.details(conn, selected.picks[start:start + CHUNK], keys)
         if kept is not None:
@@ -146,7 +146,7 @@ def _examples(store: TraceStore, selected: Selected, spec: FilterSpec, kept: lis
 def _metadata(store: TraceStore, session_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Session metadata, for the prompt / completion of sessions with no conversation."""
     marks = ", ".join("?" * len(session_ids))
-    rows = store.db.conn.execute(
+    rows = store.conn.execute(
         f"SELECT session_id, metadata FROM session_traces WHERE session_id IN ({marks})", session_ids)
     return {session_id: value for session_id, text in rows
             if isinstance(value := codec.loads(text, {}), dict)}
@@ -201,7 +201,7 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
             if kept is not None and limit_reached:  # the rest of the kept sessions, without examples
                 done = len(kept)
                 for start in range(done, len(selected.picks), CHUNK):
-                    kept.extend(selected.details(store.db.conn, selected.picks[start:start + CHUNK], keys))
+                    kept.extend(selected.details(store.conn, selected.picks[start:start + CHUNK], keys))
             written = [p for p in (sinks["train"].commit(), sinks["val"].commit()) if p is not None]
             replaced = []
             if written and stale_val is not None and stale_val.is_file():

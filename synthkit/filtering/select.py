@@ -93,7 +93,7 @@ def session_rows(store: TraceStore) -> Iterator[list[tuple[str, Any, dict[str, A
     """Every session in recording order as light rows (id, created_at, metadata, latest total
     reward), in chunks."""
     chunk = []
-    for row in store.db.conn.execute(
+    for row in store.conn.execute(
             "SELECT s.session_id, s.created_at, s.metadata, (SELECT o.total_reward FROM outcome_rewards AS o "
             "WHERE o.session_id = s.session_id ORDER BY o.id DESC LIMIT 1) "
             "FROM session_traces AS s ORDER BY s.created_at, s.session_id"):
@@ -152,7 +152,7 @@ def _check_keys(spec: FilterSpec, index: ScoreIndex) -> None:
 
 def select_sessions(store: TraceStore, spec: FilterSpec) -> Selected:
     """Check every session of the DB against `spec`; a bad key or judge is a `SynthkitError`."""
-    conn = store.db.conn
+    conn = store.conn
     try:
         index = score_index(conn, spec.judge_model)
     except ValueError as exc:
@@ -196,7 +196,7 @@ class Candidate:
 def candidates(store: TraceStore, spec: FilterSpec, index: ScoreIndex, rejected: Counter[str]) -> Iterator[Candidate]:
     """The sessions left for the judge score conditions, in recording order; the others are
     counted in `rejected` under the first condition they fail."""
-    keys, conn, position = spec.score_keys(), store.db.conn, 0
+    keys, conn, position = spec.score_keys(), store.conn, 0
     for chunk in session_rows(store):
         passed = []
         for session_id, created_at, metadata, reward in chunk:

@@ -111,7 +111,7 @@ def _pairs(store: TraceStore, index: ScoreIndex, keys: list[str], key: str
     ids: list[str] = []
     for chunk in session_rows(store):
         rewarded = [(session_id, metadata, reward) for session_id, _, metadata, reward in chunk if reward is not None]
-        values = index.scores(store.db.conn, [(s, m) for s, m, _ in rewarded], keys)
+        values = index.scores(store.conn, [(s, m) for s, m, _ in rewarded], keys)
         for session_id, _, reward in rewarded:
             for name, score in values[session_id].items():
                 if score is not None:
@@ -143,7 +143,7 @@ def _disagreements(key: str, scores: array, rewards: array, ids: list[str], top:
 
 def _judge_keys(store: TraceStore, index: ScoreIndex) -> list[str]:
     """The keys two judges can differ on: primaries, and criteria graded by a judge (not code)."""
-    judged = {f"{rubric}.{criterion}" for rubric, criterion in store.db.conn.execute(
+    judged = {f"{rubric}.{criterion}" for rubric, criterion in store.conn.execute(
         "SELECT DISTINCT rubric_id, criterion FROM judge_scores WHERE kind = 'judge'")}
     return ([PRIMARY] if index.rubric_ids else []) + sorted(index.rubric_ids) + sorted(index.criteria & judged)
 
@@ -155,7 +155,7 @@ def _kappa(store: TraceStore, options: QueryOptions) -> Table:
     keys = [k for k in _judge_keys(store, first) if k in second.table_keys()]
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     differences: dict[str, float] = defaultdict(float)
-    conn, cut = store.db.conn, options.threshold
+    conn, cut = store.conn, options.threshold
     for chunk in session_rows(store):
         sessions = [(session_id, metadata) for session_id, _, metadata, _ in chunk]
         a_scores, b_scores = first.scores(conn, sessions, keys), second.scores(conn, sessions, keys)
@@ -178,7 +178,7 @@ def _kappa(store: TraceStore, options: QueryOptions) -> Table:
 
 
 def _rates(store: TraceStore, include_stale: bool) -> Table:
-    conn = store.db.conn
+    conn = store.conn
     versions = latest_versions(conn)
     common_error: dict[tuple[str, str, str, str], str] = {}
     for rubric, version, criterion, judge_model, error, _ in conn.execute(

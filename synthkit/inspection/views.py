@@ -59,7 +59,7 @@ class QueryOptions:
 
 def index_for(store: TraceStore, judge_model: str | None, where: str = "query.judge_model") -> ScoreIndex:
     try:
-        return score_index(store.db.conn, judge_model)
+        return score_index(store.conn, judge_model)
     except ValueError as exc:
         raise SynthkitError(f"{where}: {exc}") from None
 
@@ -68,7 +68,7 @@ def _check_values(store: TraceStore, column: str, where: str, values: Sequence[s
     """A selection that names nothing in the DB is a mistake to report, not an empty table."""
     if not values:
         return
-    known = {row[0] for row in store.db.conn.execute(f"SELECT DISTINCT {column} FROM judge_scores")}
+    known = {row[0] for row in store.conn.execute(f"SELECT DISTINCT {column} FROM judge_scores")}
     for value in values:
         if value not in known:
             raise SynthkitError(f"{where}: no judge result has {column} {value!r} "
@@ -79,7 +79,7 @@ def scores(store: TraceStore, options: QueryOptions) -> Table:
     if not store.table_exists("judge_scores"):
         _check_values_absent(options)
         return Table("scores", SCORE_COLUMNS, iter(()), SCORE_BRIEF)
-    conn = store.db.conn
+    conn = store.conn
     clauses, params = [], []
     for column, where, values in (("rubric_id", "query.rubric", options.rubrics),
                                   ("criterion", "query.criterion", options.criteria),
@@ -130,7 +130,7 @@ def session_table(store: TraceStore, index: ScoreIndex, name: str, keys: Sequenc
                   keep: Any = None) -> Table:
     """One row per session (recording order) with the scores of `keys`; `keep(scores)`
     chooses rows."""
-    conn = store.db.conn
+    conn = store.conn
     keys = list(dict.fromkeys(keys))
 
     def rows() -> Iterator[dict[str, Any]]:
@@ -170,7 +170,7 @@ def high(store: TraceStore, options: QueryOptions) -> Table:
 def runs(store: TraceStore, options: QueryOptions) -> Table:
     if not store.table_exists("judge_runs"):
         return Table("runs", RUN_COLUMNS, iter(()), RUN_BRIEF)
-    conn = store.db.conn
+    conn = store.conn
     where, params = ("WHERE r.judge_model = ? ", [options.judge_model]) if options.judge_model else ("", [])
     sql = ("SELECT r.run_id, r.started_at, r.finished_at, r.status, r.judge_model, r.rubrics, "
            "(SELECT count(DISTINCT session_id) FROM judge_scores AS j WHERE j.run_id = r.run_id), "

@@ -662,7 +662,7 @@ class _Driver:
         # The writer first: it puts the DB in WAL mode, so the reader sees its commits safely.
         with TraceWriter.open(self.db_path) as writer, TraceStore.open(self.db_path) as store:
             self.total_sessions = self.count_selected(store)
-            self.versions = {**latest_versions(store.db.conn), **{r.id: r.version for r in self.rubrics}}
+            self.versions = {**latest_versions(store.conn), **{r.id: r.version for r in self.rubrics}}
             writer.db["judge_runs"].insert({
                 "run_id": self.run_id, "started_at": _now(), "status": "running",
                 "config": json.dumps(options.config, default=str), "judge_model": options.model,

@@ -8,6 +8,7 @@ writers queue rather than interleave; the last one out returns the DB to a singl
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import sqlite3
 import urllib.parse
@@ -15,10 +16,12 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import sqlite_utils
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 from synthkit.errors import SynthkitError
 from synthkit.traces import codec, schema
@@ -155,8 +158,16 @@ class TraceStore:
     def __init__(self, path: Path, conn: sqlite3.Connection, schema_version: int) -> None:
         self.path = path
         self.schema_version = schema_version
+        self.conn = conn
         self._conn = conn
-        self.db = sqlite_utils.Database(conn)
+
+    @functools.cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the same connection, made on first use: importing sqlite-utils
+        imports pandas when it is installed (0.3 s), which reading commands do not need."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self._conn)
 
     @classmethod
     def open(cls, path: str | Path) -> TraceStore:
@@ -199,7 +210,8 @@ class TraceStore:
     # -- summaries ---------------------------------------------------------------------------
 
     def table_exists(self, table: str) -> bool:
-        return self.db[table].exists()
+        return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                  [table]).fetchone() is not None
 
     def count(self, table: str) -> int:
         if not self.table_exists(table):
@@ -375,6 +387,8 @@ class TraceWriter:
     or in the caller's `transaction()` when one is open."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, created: bool) -> None:
+        import sqlite_utils
+
         self.path = path
         self.created = created
         self._conn = conn
