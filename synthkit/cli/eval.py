@@ -46,9 +46,9 @@ def missing_judge_key(options: JudgeOptions) -> str | None:
 
 
 class _InlineJudge:
-    """Grades finished episodes a batch at a time (`judge.batch_size`, or its default) through the judge runner:
-    the same cache, tables and rules as `synthkit judge`. Failed episodes are not graded (the
-    filter leaves them out anyway)."""
+    """Grades finished episodes a batch at a time (`judge.batch_size`, or its default) through
+    the judge runner: the same cache, tables and rules as `synthkit judge`. Failed episodes are
+    not graded (the filter leaves them out anyway)."""
 
     def __init__(self, cfg: DictConfig, db_path: Path, rubrics: tuple[Rubric, ...]) -> None:
         self.db_path, self.rubrics = db_path, rubrics

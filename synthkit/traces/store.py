@@ -158,8 +158,12 @@ class TraceStore:
     def __init__(self, path: Path, conn: sqlite3.Connection, schema_version: int) -> None:
         self.path = path
         self.schema_version = schema_version
-        self.conn = conn
         self._conn = conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The read-only connection, for readers that write their own SQL."""
+        return self._conn
 
     @functools.cached_property
     def db(self) -> sqlite_utils.Database:
