@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
+
+import pytest
 
 from synthkit.providers import completion_params, load_litellm, priced, response_cost
 from tests.judge_server import JudgeServer
@@ -35,3 +40,18 @@ def test_a_bare_model_name_without_a_price_is_not_registered():
     name = f"unpriced-{uuid.uuid4().hex[:8]}"   # registering it would tell litellm a provider for it
     assert priced(name) is False
     assert name not in load_litellm().model_cost
+
+
+@pytest.mark.parametrize("owned", [True, False], ids=["synthkit's own process", "a caller's process"])
+def test_litellm_is_frozen_out_of_garbage_collection_only_in_a_process_of_synthkit_s_own(owned):
+    script = ("import gc; from synthkit.providers import own_process, load_litellm\n"
+              f"if {owned}: own_process()\n"
+              "before = gc.get_freeze_count(); load_litellm()\n"
+              "print(before, gc.get_freeze_count() - before)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    before, added = map(int, done.stdout.split())
+    if owned:
+        assert before > 0 and added > 100_000   # litellm's objects, frozen as it was imported
+    else:
+        assert (before, added) == (0, 0)

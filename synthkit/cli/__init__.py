@@ -72,6 +72,14 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def console() -> None:
+    """The `synthkit` executable: `main` in a process of synthkit's own."""
+    from synthkit.providers import own_process
+
+    own_process()
+    main()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import queue
 import random
 import sqlite3
@@ -39,7 +40,7 @@ from synthkit.judging.llm import (
     load_litellm,
 )
 from synthkit.judging.render import judge_messages, render_trace, response_schema
-from synthkit.providers import missing_key, priced
+from synthkit.providers import missing_key, own_process, priced
 from synthkit.rubrics.api import CriterionSpec, Rubric
 from synthkit.rubrics.grading import rubric_result, run_criterion, score_outcome
 from synthkit.rubrics.results import CriterionResult, Outcome
@@ -145,7 +146,16 @@ class _Task:
     code: tuple[tuple[Session, Rubric, tuple[str, ...]], ...]
     requests: tuple[JudgeRequest, ...]
     settings: JudgeSettings | None
-    journal: tuple[str, str] | None = None  # (DB path, judge model): a worker process's own journal
+    loky: _LokyTask | None = None
+
+
+@attrs.frozen
+class _LokyTask:
+    """What a task run by a loky worker, a process synthkit started on this machine, needs."""
+
+    db_path: str     # where the worker journals its answers as they arrive
+    model: str
+    driver_pid: int  # joblib runs a job of one worker in the driver process itself
 
 
 @attrs.frozen
@@ -168,10 +178,12 @@ def _work(task: _Task) -> _TaskResult:
         code.extend((session.session_id, run_criterion(rubric, specs[n], trace)) for n in names)
     if not task.requests:
         return _TaskResult(tuple(code), ())
+    if task.loky is not None and os.getpid() != task.loky.driver_pid:
+        own_process()
     with contextlib.ExitStack() as stack:
         journal = _answer_journal
-        if journal is None and task.journal is not None:
-            journal = stack.enter_context(_CacheJournal.opened(Path(task.journal[0]), task.journal[1]))
+        if journal is None and task.loky is not None:
+            journal = stack.enter_context(_CacheJournal.opened(Path(task.loky.db_path), task.loky.model))
         answers = call_judges(task.requests, task.settings, journal)
     return _TaskResult(tuple(code), tuple(answers))
 
@@ -440,9 +452,9 @@ class _Driver:
                 answers.append(JudgeAnswer(key=request.key, cache_key=request.cache_key, raw=row["raw_answer"],
                                            scores={k: (v[0], v[1]) for k, v in parsed.items()}, calls=0))
         pending = [r for r in requests if r.cache_key not in hits]
-        # loky workers share this machine, so they can journal their answers into the DB
-        journal = (str(self.db_path.resolve()), self.options.model) if self.options.backend == "loky" else None
-        task = _Task(code=tuple(code), requests=tuple(pending), settings=self.settings, journal=journal)
+        loky = _LokyTask(str(self.db_path.resolve()), self.options.model, os.getpid()) \
+            if self.options.backend == "loky" else None
+        task = _Task(code=tuple(code), requests=tuple(pending), settings=self.settings, loky=loky)
         return task, {"batch": batch, "counted": counted, "existing": existing, "skipped": skipped,
                       "cache_answers": answers, "requests": {r.key: r for r in requests}}
 
