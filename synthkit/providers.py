@@ -30,10 +30,12 @@ def own_process() -> None:
     objects live as long as it does: they are frozen out of the garbage collector's scans now,
     and litellm's once it is imported. Its millions of objects, scanned over and over, cost
     about a tenth of its CPU per call. Never done in a caller's process (a notebook), where
-    frozen objects that later become garbage would never be freed."""
+    frozen objects that later become garbage would never be freed. Once per process: freezing
+    again later would keep what was garbage by then."""
     global _owned
-    _owned = True
-    gc.freeze()
+    if not _owned:
+        _owned = True
+        gc.freeze()
 
 
 def load_litellm() -> Any:
