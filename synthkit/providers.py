@@ -11,40 +11,45 @@ from __future__ import annotations
 import gc
 import os
 import random
-import sys
 import threading
 from typing import Any
 
-__all__ = ["LOCAL_PLACEHOLDER_KEY", "api_key", "backoff_delay", "completion_params", "describe", "load_litellm", "missing_key",
-           "own_process", "priced", "response_cost", "retryable"]
+__all__ = ["LOCAL_PLACEHOLDER_KEY", "api_key", "backoff_delay", "completion_params", "describe", "load_litellm", "is_own_process",
+           "missing_key", "own_process", "priced", "response_cost", "retryable"]
 
 LOCAL_PLACEHOLDER_KEY = "synthkit-local-no-key"
 MAX_DELAY_S = 120.0
 
 
 _owned = False
+_litellm_frozen = False
 
 
 def own_process() -> None:
-    """Declare this process synthkit's own (the command line, a loky worker), whose start-up
-    objects live as long as it does: they are frozen out of the garbage collector's scans now,
-    and litellm's once it is imported. Its millions of objects, scanned over and over, cost
-    about a tenth of its CPU per call. Never done in a caller's process (a notebook), where
-    frozen objects that later become garbage would never be freed. Once per process: freezing
-    again later would keep what was garbage by then."""
+    """Declare this process synthkit's own (the `synthkit` command, and the loky workers it
+    starts), whose start-up objects live as long as it does: they are frozen out of the garbage
+    collector's scans now, and litellm's when it is first loaded. Its millions of objects,
+    scanned over and over, cost about a tenth of its CPU per call. Whatever else is alive at
+    those two moments is frozen too, so a cycle among it is never freed: a bounded cost, paid
+    once, which a caller's process (a notebook) is never asked to pay."""
     global _owned
     if not _owned:
         _owned = True
         gc.freeze()
 
 
+def is_own_process() -> bool:
+    return _owned
+
+
 def load_litellm() -> Any:
+    global _litellm_frozen
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    first = "litellm" not in sys.modules
     import litellm
 
     litellm.suppress_debug_info = True
-    if first and _owned:
+    if _owned and not _litellm_frozen:
+        _litellm_frozen = True
         gc.freeze()
     return litellm
 

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import queue
 import random
 import sqlite3
@@ -40,7 +39,7 @@ from synthkit.judging.llm import (
     load_litellm,
 )
 from synthkit.judging.render import judge_messages, render_trace, response_schema
-from synthkit.providers import missing_key, own_process, priced
+from synthkit.providers import is_own_process, missing_key, own_process, priced
 from synthkit.rubrics.api import CriterionSpec, Rubric
 from synthkit.rubrics.grading import rubric_result, run_criterion, score_outcome
 from synthkit.rubrics.results import CriterionResult, Outcome
@@ -155,7 +154,7 @@ class _LokyTask:
 
     db_path: str     # where the worker journals its answers as they arrive
     model: str
-    driver_pid: int  # joblib runs a job of one worker in the driver process itself
+    own: bool        # the driver is synthkit's own process (the command), so are its workers
 
 
 @attrs.frozen
@@ -178,7 +177,7 @@ def _work(task: _Task) -> _TaskResult:
         code.extend((session.session_id, run_criterion(rubric, specs[n], trace)) for n in names)
     if not task.requests:
         return _TaskResult(tuple(code), ())
-    if task.loky is not None and os.getpid() != task.loky.driver_pid:
+    if task.loky is not None and task.loky.own:
         own_process()
     with contextlib.ExitStack() as stack:
         journal = _answer_journal
@@ -452,7 +451,7 @@ class _Driver:
                 answers.append(JudgeAnswer(key=request.key, cache_key=request.cache_key, raw=row["raw_answer"],
                                            scores={k: (v[0], v[1]) for k, v in parsed.items()}, calls=0))
         pending = [r for r in requests if r.cache_key not in hits]
-        loky = _LokyTask(str(self.db_path.resolve()), self.options.model, os.getpid()) \
+        loky = _LokyTask(str(self.db_path.resolve()), self.options.model, is_own_process()) \
             if self.options.backend == "loky" else None
         task = _Task(code=tuple(code), requests=tuple(pending), settings=self.settings, loky=loky)
         return task, {"batch": batch, "counted": counted, "existing": existing, "skipped": skipped,

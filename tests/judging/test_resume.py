@@ -19,7 +19,7 @@ SESSIONS, BATCH = 60, 10
 
 
 def command(db, rubric_dir, server):
-    return [sys.executable, "-c", "from synthkit.cli import main; main()", "judge", f"db.path={db}",
+    return [sys.executable, "-c", "from synthkit.cli import console; console()", "judge", f"db.path={db}",
             "judge=local", f"judge.api_base={server.api_base}", "judge.model=openai/test-judge",
             f"rubrics.paths=[{rubric_dir}]", "rubrics.include_defaults=false", "judge.workers=1",
             f"judge.batch_size={BATCH}", "judge.concurrency=4"]
