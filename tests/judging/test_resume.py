@@ -42,34 +42,42 @@ def cached(db) -> int:
     return query(db, "SELECT count(*) FROM judge_cache")[0][0]
 
 
+def answer_then_hang(server, answers: int) -> None:
+    """The server answers the first `answers` requests; the rest never get an answer."""
+    server.promised = 0
+
+    def reply(request):
+        with server.lock:
+            if server.promised >= answers:
+                return Reply(hang=True)
+            server.promised += 1
+        return Reply(answer(dict.fromkeys(requested_criteria(request), 0.7)))
+
+    server.reply = reply
+
+
+def kill_when(run: list[str], cwd, ready, what: str, seconds: float = 60) -> None:
+    """Start `run` and SIGKILL it, workers and all, as soon as `ready()`."""
+    process = subprocess.Popen(run, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"{what}: {process.communicate()}")
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 @pytest.mark.parametrize("answered_before_the_kill", [BATCH * 2, BATCH * 3],
                          ids=["between batches", "in the middle of a batch"])
 def test_a_killed_run_resumes_and_each_criterion_is_judged_once(db, rubric_dir, server, tmp_path,
                                                                 answered_before_the_kill):
     first_batch = answered_before_the_kill
-
-    def reply(request):
-        with server.lock:
-            if server.promised >= first_batch:
-                return Reply(hang=True)   # the rest never get their answers
-            server.promised += 1
-        return Reply(answer(dict.fromkeys(requested_criteria(request), 0.7)))
-
-    server.promised = 0
-
-    server.reply = reply
-    process = subprocess.Popen(command(db, rubric_dir, server), cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if judged(db) >= BATCH * 3 and len(server.requests) > first_batch and cached(db) == first_batch:
-            break
-        time.sleep(0.05)
-    else:
-        process.kill()
-        pytest.fail(f"the first batch was not committed: {process.communicate()}")
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    answer_then_hang(server, first_batch)
+    kill_when(command(db, rubric_dir, server), tmp_path, lambda: judged(db) >= BATCH * 3 and len(
+        server.requests) > first_batch and cached(db) == first_batch, "the first batch was not committed")
     assert server.answered == first_batch and judged(db) == BATCH * 3   # one batch committed
 
     server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.7)))
@@ -86,29 +94,10 @@ def test_a_killed_run_resumes_and_each_criterion_is_judged_once(db, rubric_dir, 
 
 def test_a_killed_loky_run_keeps_what_its_worker_processes_were_answered(db, rubric_dir, server, tmp_path):
     answered_before_the_kill = 15
-
-    def reply(request):
-        with server.lock:
-            if server.promised >= answered_before_the_kill:
-                return Reply(hang=True)
-            server.promised += 1
-        return Reply(answer(dict.fromkeys(requested_criteria(request), 0.7)))
-
-    server.promised = 0
-    server.reply = reply
+    answer_then_hang(server, answered_before_the_kill)
     loky = [*command(db, rubric_dir, server), "judge.backend=loky", f"judge.batch_size={SESSIONS}"]
-    process = subprocess.Popen(loky, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if cached(db) == answered_before_the_kill and len(server.requests) > answered_before_the_kill:
-            break
-        time.sleep(0.05)
-    else:
-        process.kill()
-        pytest.fail(f"the worker's answers never reached the cache: {process.communicate()}")
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_when(loky, tmp_path, lambda: cached(db) == answered_before_the_kill and len(
+        server.requests) > answered_before_the_kill, "the worker's answers never reached the cache", seconds=90)
     assert judged(db) == 0   # the one batch never came back: its answers are only in the cache
 
     server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.7)))
