@@ -8,10 +8,12 @@ backoff and jitter, or as long as the server's Retry-After says.
 
 from __future__ import annotations
 
+import email.utils
 import gc
 import os
 import random
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["LOCAL_PLACEHOLDER_KEY", "api_key", "backoff_delay", "completion_params", "describe", "load_litellm", "is_own_process",
@@ -97,13 +99,23 @@ def missing_key(model: str, api_base: str | None, api_key_env: str | None, place
 
 
 def _retry_after(exc: Exception) -> float | None:
+    """Seconds the server asked to wait: Retry-After in seconds or as an HTTP date."""
     headers = getattr(exc, "litellm_response_headers", None) or getattr(
         getattr(exc, "response", None), "headers", None)
     value = headers.get("retry-after") if headers is not None else None
-    try:
-        return max(float(value), 0.0) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is in GMT
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def retryable(exc: Exception) -> bool:

@@ -55,3 +55,27 @@ def test_litellm_is_frozen_out_of_garbage_collection_only_in_a_process_of_synthk
         assert before > 0 and added > 100_000   # litellm's objects, frozen when it was loaded
     else:
         assert (before, added) == (0, 0)
+
+
+@pytest.mark.parametrize("header, wait", [("7", 7.0), ("in-the-future", None), ("+30s", None)])
+def test_retry_after_in_seconds_is_honoured_and_nonsense_falls_back_to_backoff(header, wait):
+    from synthkit.providers import backoff_delay
+
+    class RateLimited(Exception):
+        litellm_response_headers = {"retry-after": header}
+
+    delay = backoff_delay(RateLimited(), attempt=1, base_s=0.01)
+    assert delay == wait if wait is not None else 0.005 <= delay <= 0.015
+
+
+def test_retry_after_as_an_http_date_waits_until_then():
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from synthkit.providers import backoff_delay
+
+    class RateLimited(Exception):
+        litellm_response_headers = {"retry-after": format_datetime(
+            datetime.now(UTC) + timedelta(seconds=30), usegmt=True)}
+
+    assert 28 <= backoff_delay(RateLimited(), attempt=1, base_s=0.01) <= 30
