@@ -12,10 +12,12 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import attrs
+
+from tests.local_server import LocalServer
 
 
 @attrs.define
@@ -48,7 +50,7 @@ def default_reply(request: dict[str, Any]) -> Reply:
     return Reply(answer(dict.fromkeys(requested_criteria(request), 0.8)))
 
 
-class JudgeServer:
+class JudgeServer(LocalServer):
     def __init__(self) -> None:
         self.reply: Callable[[dict[str, Any]], Reply] = default_reply
         self.requests: list[dict[str, Any]] = []
@@ -101,22 +103,15 @@ class JudgeServer:
                     with server.lock:
                         server.answered += 1
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.serve(Handler)
 
     @property
     def api_base(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> JudgeServer:
-        self.thread.start()
-        return self
+        return f"{self.address}/v1"
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._stop.set()  # hanging replies end
+        super().__exit__(*exc)
 
 
 def main() -> None:

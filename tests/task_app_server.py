@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.local_server import LocalServer
 
 RUBRIC = {"outcome": {"name": "Outcome", "criteria": [
               {"id": "achievements", "description": "Unlocks many distinct achievements.", "weight": 2.0}]},
@@ -70,7 +72,7 @@ def structured_trace(seed: int, request: dict[str, Any]) -> dict[str, Any]:
             "session_metadata": None}
 
 
-class TaskAppServer:
+class TaskAppServer(LocalServer):
     def __init__(self, key: str | None = None, garbage_seeds: frozenset[int] = frozenset(),
                  task_info: bool = True) -> None:
         self.key, self.garbage_seeds, self.task_info = key, garbage_seeds, task_info
@@ -127,17 +129,8 @@ class TaskAppServer:
                                 "aborted": False, "ops_executed": 2,
                                 "trace": structured_trace(seed, request)})
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.serve(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> TaskAppServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.address
