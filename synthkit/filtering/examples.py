@@ -13,22 +13,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from synthkit.traces import codec
-from synthkit.traces.model import LMCall, Message
+from synthkit.traces.codec import ChatTurn
+from synthkit.traces.model import Message
 
 __all__ = ["build_examples", "openai_message"]
 
 Example = dict[str, Any]
 
 
-def _blank(content: Any) -> bool:
-    return content is None or content == "" or content == []
-
-
 def openai_message(message: Message) -> dict[str, Any]:
     result: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.tool_calls:
         result["tool_calls"] = codec.tool_calls_to_openai(message.tool_calls)
-        if _blank(message.content):
+        if codec.blank(message.content):
             result["content"] = None
     if message.tool_call_id is not None:
         result["tool_call_id"] = message.tool_call_id
@@ -37,42 +34,30 @@ def openai_message(message: Message) -> dict[str, Any]:
     return result
 
 
-def _reply(call: LMCall) -> dict[str, Any] | None:
-    """The call's completion as an assistant message; None when it produced nothing."""
-    message = next((m for m in reversed(call.output_messages) if m.role == "assistant"), None)
-    content = message.content if message is not None else ""
-    tool_calls = message.tool_calls if message is not None and message.tool_calls else call.tool_calls
-    if _blank(content) and not tool_calls:
-        return None
-    return openai_message(Message(role="assistant", content=content, tool_calls=tool_calls))
-
-
-def _from_calls(calls: Sequence[LMCall], granularity: str, left_out: Counter[str]) -> list[Example]:
-    turns: list[tuple[list[dict[str, Any]], dict[str, Any], tuple[dict[str, Any], ...]]] = []
+def _from_calls(calls: Sequence[ChatTurn], granularity: str, left_out: Counter[str]) -> list[Example]:
+    turns = []
     for call in calls:
         if call.error:
             left_out["errored LM call"] += 1
-            continue
-        reply = _reply(call)
-        if reply is None:
+        elif call.reply is None:
             left_out["LM call without completion"] += 1
-            continue
-        turns.append(([openai_message(m) for m in call.input_messages], reply, call.tools))
+        else:
+            turns.append(call)
     if granularity == "call":
-        return [_example([*inputs, reply], tools) for inputs, reply, tools in turns]
+        return [_example([*call.inputs, call.reply], call.tools) for call in turns]
     if not turns:
         return []
     # One conversation: a call whose input extends it adds the new messages; one that starts
     # afresh (a fixed system prompt and a new observation) adds its non-system messages.
     conversation: list[dict[str, Any]] = []
-    tools: tuple[dict[str, Any], ...] = ()
-    for inputs, reply, offered in turns:
-        if inputs[:len(conversation)] == conversation:
-            conversation.extend(inputs[len(conversation):])
+    tools: list[dict[str, Any]] = []
+    for call in turns:
+        if call.inputs[:len(conversation)] == conversation:
+            conversation.extend(call.inputs[len(conversation):])
         else:
-            conversation.extend(m for m in inputs if m["role"] != "system")
-        conversation.append(reply)
-        tools = offered or tools
+            conversation.extend(m for m in call.inputs if m["role"] != "system")
+        conversation.append(call.reply)
+        tools = call.tools or tools
     return [_example(conversation, tools)]
 
 
@@ -101,7 +86,7 @@ def _example(messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]]) ->
     return example
 
 
-def build_examples(calls: Sequence[LMCall], messages: Sequence[Message], metadata: Mapping[str, Any],
+def build_examples(calls: Sequence[ChatTurn], messages: Sequence[Message], metadata: Mapping[str, Any],
                    granularity: str, left_out: Counter[str]) -> list[Example]:
     """The examples of one session (one per LM call, or one in all with granularity
     `session`); what cannot become an example is counted in `left_out` by reason."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from synthkit.traces.model import LMCall, Message, ToolCall
 
@@ -106,16 +107,23 @@ def format_time(value: datetime | None) -> str | None:
 
 # -- tool calls ---------------------------------------------------------------------------------
 
+def _openai_tool_call(item: dict[str, Any]) -> dict[str, Any]:
+    """One tool call in OpenAI's shape, whichever shape it was stored in; arguments as JSON text."""
+    function = item.get("function") or item
+    arguments = function.get("arguments", "{}")
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    return {"id": item.get("id") or item.get("call_id"), "type": "function",
+            "function": {"name": function["name"], "arguments": arguments}}
+
+
 def tool_calls_from_openai(items: Any) -> tuple[ToolCall, ...]:
     """OpenAI's `tool_calls` list (`{"id", "function": {"name", "arguments"}}`) as ToolCalls."""
     calls = []
     for item in items or ():
-        function = item.get("function") or item
-        arguments = function.get("arguments", "{}")
-        if not isinstance(arguments, str):
-            arguments = json.dumps(arguments, ensure_ascii=False)
-        calls.append(ToolCall(name=function["name"], arguments=arguments,
-                              call_id=item.get("id") or item.get("call_id")))
+        call = _openai_tool_call(item)
+        calls.append(ToolCall(name=call["function"]["name"], arguments=call["function"]["arguments"],
+                              call_id=call["id"]))
     return tuple(calls)
 
 
@@ -283,6 +291,20 @@ def lm_call_to_record(call: LMCall) -> dict[str, Any]:
     }
 
 
+def _error(record: dict[str, Any]) -> str | None:
+    error = record.get("error")
+    return error.get("message") or dumps(error) if isinstance(error, dict) else error
+
+
+def _output_tool_calls(record: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """(name, arguments as JSON text, call id) of each tool call the record's completion made."""
+    for item in record.get("output_tool_calls") or ():
+        arguments = item.get("arguments_json")
+        if arguments is None:
+            arguments = json.dumps(item.get("arguments") or {}, ensure_ascii=False)
+        yield item.get("name") or "", arguments, item.get("call_id")
+
+
 def lm_call_from_record(record: dict[str, Any]) -> LMCall:
     request = dict(record.get("request_params") or {})
     tool_config = request.pop("tool_config", None) or {}
@@ -293,17 +315,9 @@ def lm_call_from_record(record: dict[str, Any]) -> LMCall:
     output_messages = tuple(_message_from_llm(m) for m in record.get("output_messages") or ())
     if not output_messages and record.get("output_text"):
         output_messages = (Message(role="assistant", content=record["output_text"]),)
-    tool_calls = []
-    for item in record.get("output_tool_calls") or ():
-        arguments = item.get("arguments_json")
-        if arguments is None:
-            arguments = json.dumps(item.get("arguments") or {}, ensure_ascii=False)
-        tool_calls.append(ToolCall(name=item.get("name") or "", arguments=arguments,
-                                   call_id=item.get("call_id")))
+    tool_calls = [ToolCall(name=name, arguments=arguments, call_id=call_id)
+                  for name, arguments, call_id in _output_tool_calls(record)]
     usage = record.get("usage") or {}
-    error = record.get("error")
-    if isinstance(error, dict):
-        error = error.get("message") or dumps(error)
     return LMCall(
         model=record.get("model_name") or None,
         provider=record.get("provider"),
@@ -316,9 +330,68 @@ def lm_call_from_record(record: dict[str, Any]) -> LMCall:
         cost_usd=usage.get("cost_usd"),
         latency_ms=record.get("latency_ms"),
         finish_reason=record.get("finish_reason"),
-        error=error,
+        error=_error(record),
         call_id=record.get("call_id"),
         started_at=parse_time(record.get("started_at")),
         completed_at=parse_time(record.get("completed_at")),
         request_params=params,
     )
+
+
+# -- LM calls as fine-tuning turns ------------------------------------------------------------------
+
+def blank(content: Any) -> bool:
+    return content is None or content == "" or content == []
+
+
+class ChatTurn(NamedTuple):
+    """One LM call in OpenAI's chat format, read straight from its record (an export needs
+    nothing else, and skipping the model objects makes it several times faster)."""
+
+    inputs: list[dict[str, Any]]
+    reply: dict[str, Any] | None  # the completion as an assistant message; None: it produced nothing
+    tools: list[dict[str, Any]]
+    error: str | None
+
+
+def chat_message(item: dict[str, Any]) -> dict[str, Any]:
+    """A message of a call record as an OpenAI chat message (content null beside tool calls)."""
+    parts = item.get("parts")
+    result: dict[str, Any] = {"role": item.get("role") or "user",
+                              "content": _parts_to_content(parts) if parts is not None else (item.get("content") or "")}
+    tool_calls = (item.get("metadata") or {}).get("tool_calls")
+    if tool_calls:
+        result["tool_calls"] = [_openai_tool_call(call) for call in tool_calls]
+        if blank(result["content"]):
+            result["content"] = None
+    if item.get("tool_call_id") is not None:
+        result["tool_call_id"] = item["tool_call_id"]
+    if item.get("name") is not None:
+        result["name"] = item["name"]
+    return result
+
+
+def _chat_reply(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The last assistant message of the completion; its tool calls, else the record's."""
+    outputs = record.get("output_messages") or ()
+    message = next((chat_message(m) for m in reversed(outputs) if (m.get("role") or "user") == "assistant"), None)
+    if not outputs and record.get("output_text"):
+        message = {"role": "assistant", "content": record["output_text"]}
+    content = message["content"] if message is not None else ""
+    tool_calls = message.get("tool_calls") if message is not None else None
+    if not tool_calls:
+        tool_calls = [{"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+                      for name, arguments, call_id in _output_tool_calls(record)]
+    if blank(content) and not tool_calls:
+        return None
+    reply: dict[str, Any] = {"role": "assistant", "content": None if blank(content) and tool_calls else content}
+    if tool_calls:
+        reply["tool_calls"] = tool_calls
+    return reply
+
+
+def chat_turn(record: dict[str, Any]) -> ChatTurn:
+    tool_config = (record.get("request_params") or {}).get("tool_config") or {}
+    return ChatTurn(inputs=[chat_message(m) for m in record.get("input_messages") or ()],
+                    reply=_chat_reply(record), tools=list(tool_config.get("tools") or ()),
+                    error=_error(record))

@@ -40,7 +40,6 @@ from synthkit.traces.model import (
 __all__ = ["Selection", "TraceDBError", "TraceStore", "TraceWriter"]
 
 BUSY_TIMEOUT_MS = 30_000
-LM_CALL_COLUMNS = "id, session_id, call_records, model_name, provider, input_tokens, output_tokens, cost_usd, latency_ms"
 
 
 class TraceDBError(SynthkitError):
@@ -269,27 +268,30 @@ class TraceStore:
     def session(self, session_id: str) -> Session | None:
         return next(self.sessions(Selection(session_ids=(session_id,))), None)
 
-    def conversations(self, session_ids: Sequence[str]) -> dict[str, tuple[tuple[LMCall, ...], tuple[Message, ...]]]:
-        """The LM calls of some sessions, and the messages of those that have none: all an
-        export reads, without assembling whole sessions."""
+    def conversations(self, session_ids: Sequence[str]) -> dict[str, tuple[tuple[codec.ChatTurn, ...], tuple[Message, ...]]]:
+        """The LM calls of some sessions as chat turns, and the messages of those that have no
+        calls: all an export reads, without assembling whole sessions."""
         ids = list(session_ids)
-        calls: dict[str, list[LMCall]] = defaultdict(list)
+        turns: dict[str, list[codec.ChatTurn]] = defaultdict(list)
         messages: dict[str, list[Message]] = defaultdict(list)
         marks = ", ".join("?" * len(ids))
         current = None
         try:
             # `+event_type`: look the events up by session, not by type (that index spans the DB)
-            for row in self._rows(f"SELECT {LM_CALL_COLUMNS} FROM events WHERE session_id IN ({marks}) "
-                                  "AND +event_type = 'cais' ORDER BY id", ids):
-                current = row["session_id"]
-                calls[current].extend(_lm_calls(row))
-            without = [i for i in ids if not calls[i]]
+            for current, event_id, text in self._rows(
+                    f"SELECT session_id, id, call_records FROM events WHERE session_id IN ({marks}) "
+                    "AND +event_type = 'cais' ORDER BY id", ids):
+                records = _call_records(event_id, text)
+                # an LM call event without records is a call with nothing to learn from
+                turns[current].extend(map(codec.chat_turn, records) if records is not None
+                                      else [codec.ChatTurn([], None, [], None)])
+            without = [i for i in ids if not turns[i]]
             for current, rows in (self._children("messages", without, "id") if without else {}).items():
                 messages[current] = [codec.message_from_row(m["message_type"], m["content"], m["metadata"],
                                                             None, m["event_time"]) for m in rows]
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise TraceDBError(f"{self.path}: session {current} cannot be read: {exc}") from None
-        return {i: (tuple(calls[i]), tuple(messages[i])) for i in ids}
+        return {i: (tuple(turns[i]), tuple(messages[i])) for i in ids}
 
     def _children(self, table: str, ids: list[str], order: str) -> dict[str, list[sqlite3.Row]]:
         grouped: dict[str, list[sqlite3.Row]] = defaultdict(list)
@@ -342,12 +344,17 @@ def _event_reward(row: sqlite3.Row) -> EventReward:
                        turn=row["turn_number"], created_at=codec.parse_time(row["created_at"]))
 
 
+def _call_records(event_id: int, text: Any) -> list[dict[str, Any]] | None:
+    records = codec.loads(text)
+    if records is not None and not isinstance(records, list):
+        raise ValueError(f"call_records of event {event_id} is not a JSON list")
+    return records
+
+
 def _lm_calls(row: sqlite3.Row) -> tuple[LMCall, ...]:
-    records = codec.loads(row["call_records"])
-    if isinstance(records, list):
-        return tuple(codec.lm_call_from_record(record) for record in records)
+    records = _call_records(row["id"], row["call_records"])
     if records is not None:
-        raise ValueError(f"call_records of event {row['id']} is not a JSON list")
+        return tuple(codec.lm_call_from_record(record) for record in records)
     # An LM call event written without call records still says which model ran and what it cost.
     return (LMCall(model=row["model_name"], provider=row["provider"],
                    input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],

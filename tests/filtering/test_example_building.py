@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections import Counter
 
 from synthkit import LMCall, Message, ToolCall
-from synthkit.filtering.examples import build_examples
+from synthkit.filtering.examples import build_examples, openai_message
+from synthkit.traces import codec
+from tests.conftest import SYNTH_AI_DB
+from tests.factories import make_session
 
 SYSTEM = Message(role="system", content="Play.")
 CALL = ToolCall(name="interact", arguments='{"actions": ["do"]}', call_id="c1")
 
 
 def call(*inputs, reply="ok", tool_calls=(), error=None, tools=()):
+    """A chat turn read back from the call record synthkit writes for such a call."""
     output = () if reply is None and not tool_calls else (Message(role="assistant", content=reply or "",
                                                                   tool_calls=tool_calls),)
-    return LMCall(input_messages=inputs, output_messages=output, error=error, tools=tools)
+    return codec.chat_turn(codec.lm_call_to_record(
+        LMCall(input_messages=inputs, output_messages=output, error=error, tools=tools)))
 
 
 def test_one_example_per_call_with_its_full_input_and_tools():
@@ -64,3 +71,38 @@ def test_prompt_and_completion_are_the_last_resort():
         {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}]
     assert build_examples([], [], {"prompt": "2+2?"}, "call", left) == []
     assert left == {"sessions with no conversation recorded": 1}
+
+
+def _turn_from_model(record):
+    """What the LM call model makes of a record, in chat form: the reference for `chat_turn`."""
+    model = codec.lm_call_from_record(record)
+    message = next((m for m in reversed(model.output_messages) if m.role == "assistant"), None)
+    content = message.content if message is not None else ""
+    tool_calls = message.tool_calls if message is not None and message.tool_calls else model.tool_calls
+    reply = None if codec.blank(content) and not tool_calls else openai_message(
+        Message(role="assistant", content=content, tool_calls=tool_calls))
+    return codec.ChatTurn([openai_message(m) for m in model.input_messages], reply, list(model.tools), model.error)
+
+
+ODD_RECORDS = [
+    {"input_messages": [{"role": "user", "content": "no parts"}], "output_text": "from output_text"},
+    {"input_messages": [{"parts": [{"type": "text", "text": "no role"}]}],
+     "output_messages": [{"role": "assistant", "parts": []}],
+     "output_tool_calls": [{"name": "go", "arguments": {"to": "north"}, "call_id": "c9"}]},
+    {"input_messages": [{"role": "tool", "parts": [{"type": "text", "text": "42"}], "tool_call_id": "c1", "name": "calc"},
+                        {"role": "assistant", "parts": [{"type": "text", "text": "thinking"}],
+                         "metadata": {"tool_calls": [{"call_id": "c2", "name": "calc", "arguments": {"x": 1}}]}}],
+     "output_messages": [{"role": "assistant", "parts": [{"type": "text", "text": "first"}]},
+                         {"role": "user", "parts": [{"type": "text", "text": "not a reply"}]}]},
+    {"input_messages": [], "error": {"code": 500}},
+    {"input_messages": [], "error": "timeout", "output_messages": []},
+]
+
+
+def test_chat_turns_read_from_records_match_the_lm_call_model():
+    records = [json_record for (text,) in sqlite3.connect(SYNTH_AI_DB).execute(
+        "SELECT call_records FROM events WHERE call_records IS NOT NULL") for json_record in json.loads(text)]
+    records += [codec.lm_call_to_record(c) for e in make_session().events for c in e.lm_calls]
+    assert len(records) > 5 and any(r["output_tool_calls"] for r in records)
+    for record in records + ODD_RECORDS:
+        assert codec.chat_turn(record) == _turn_from_model(record), record
