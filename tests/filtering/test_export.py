@@ -131,15 +131,16 @@ def test_sessions_without_lm_calls_fall_back_to_messages_then_prompt(tmp_path):
         "not valid for fine-tuning: role 'developer' is not one of system, user, assistant, tool, function": 1}
 
 
-def test_filtering_never_imports_sqlite_utils_which_imports_pandas(tmp_path):
+def test_filtering_imports_neither_pandas_nor_the_judging_stack(tmp_path):
     import subprocess
     import sys
 
     from tests.conftest import SYNTH_AI_DB
 
-    script = ("import sys; from synthkit.filtering.export import filter_traces; "
+    script = ("import sys; from synthkit import filter_traces; "
               f"result = filter_traces({str(SYNTH_AI_DB)!r}, {str(tmp_path / 'sft.jsonl')!r}, "
               "min_judge_scores={'quality': 0.0}); "
-              "print(result.examples > 0, 'sqlite_utils' in sys.modules, 'pandas' in sys.modules)")
+              "print(result.examples > 0, *(name in sys.modules for name in "
+              "('sqlite_utils', 'pandas', 'synthkit.judging', 'litellm')))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["True", "False", "False"]   # 0.3 s of start-up, for nothing
+    assert done.stdout.split() == ["True", "False", "False", "False", "False"]  # 0.3 s of start-up, for nothing
