@@ -65,14 +65,14 @@ class Selection:
     created_from: datetime | None = None
     created_to: datetime | None = None
     session_ids: tuple[str, ...] = attrs.field(default=(), converter=_values)
-    include_failed: bool = True  # False: sessions recorded as failed are left out
+    include_failed: bool = True  # False: sessions recorded as failed or incomplete are left out
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
         if not self.include_failed:
-            clauses.append(f"COALESCE({_json_field('metadata', 'status')}, '') != ?")
-            params.append(SessionStatus.FAILED.value)
+            clauses.append(f"COALESCE({_json_field('metadata', 'status')}, '') NOT IN (?, ?)")
+            params.extend([SessionStatus.FAILED.value, SessionStatus.INCOMPLETE.value])
         for values, expression in (
             (self.splits, _json_field("metadata", "task_split")),
             (self.task_ids, _json_field("metadata", "task_id")),

@@ -73,6 +73,14 @@ def test_selection_is_pushed_into_sql(tmp_path):
         other_zone = (T0 + timedelta(hours=10)).astimezone(tz=__import__("zoneinfo").ZoneInfo("Asia/Tokyo"))
         assert ids(Selection(created_from=other_zone)) == ["s-10", "s-11"]
         assert ids(Selection(session_ids=["s-2", "nope"])) == ["s-2"]
+    # what the filter leaves out by default, so the pipeline's judge does not grade it
+    with TraceWriter.open(tmp_path / "t.db") as writer:
+        writer.update_metadata("s-1", {"status": "failed"})
+        writer.update_metadata("s-2", {"status": "incomplete"})
+        writer.update_metadata("s-3", {"status": "completed"})
+    with TraceStore.open(tmp_path / "t.db") as store:
+        kept = [s.session_id for s in store.sessions(Selection(include_failed=False))]
+        assert kept == [s.session_id for s in sessions if s.session_id not in ("s-1", "s-2")]
 
 
 def test_readers_change_nothing(synth_ai_db):
