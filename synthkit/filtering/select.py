@@ -3,14 +3,14 @@
 One pass over light rows (id, time, metadata, outcome reward; never the trace content) in
 recording order. A session is rejected by the first condition it fails, in this order: split,
 task id, model, created_at, status, official score, judge scores. A missing score fails both a
-min and a max. Then the mix adds a seeded share from the lower band, and shuffle, offset,
+min and a max. Then the mix adds a seeded share from the lower band, spread evenly among the
+others so that every prefix of the kept sessions has that share, and shuffle, offset,
 max_sessions and the validation split apply to the kept sessions. Only a small `Pick` per kept
 session stays in memory; the export reads the rest again, chunk by chunk.
 """
 
 from __future__ import annotations
 
-import heapq
 import random
 import sys
 from collections import Counter, defaultdict
@@ -166,20 +166,26 @@ def select_sessions(store: TraceStore, spec: FilterSpec) -> Selected:
     for candidate in candidates(store, spec, index, rejected):
         for key in keys:
             value = candidate.scores.get(key)
-            histograms[key][BINS if value is None else min(int(value * BINS), BINS - 1)] += 1
+            histograms[key][BINS if value is None else min(max(int(value * BINS), 0), BINS - 1)] += 1
         pick, group = Pick(candidate.session_id, candidate.reward), _group(spec, candidate.metadata)
         failure = score_failure(spec, candidate.scores)
         if failure is None:
             high.append((candidate.position, pick, group))
-        elif not failure.startswith("max") and spec.mix_share and _score_failure(
-                spec.mix_min_judge_scores, candidate.scores, "mix", above=True) is None:
+        elif spec.mix_share and _in_lower_band(spec, candidate.scores, failure):
             pool.append((candidate.position, pick, group, failure))
         else:
             rejected[failure] += 1
     seen = sum(rejected.values()) + len(high) + len(pool)
-    picks, mix = _mix(spec, high, pool, rejected)
-    picks = _order(spec, picks, rejected)
+    mixed, mix = _mix(spec, high, pool, rejected)
+    picks = _order(spec, [pick for _, pick, _ in high], mixed, rejected)
     return Selected(_split(spec, picks), seen, dict(rejected), index, histograms, mix)
+
+
+def _in_lower_band(spec: FilterSpec, scores: Mapping[str, float | None], failure: str) -> bool:
+    """Below a min but scored on every min key (a missing score fails a min, it is not low) and
+    above the mix floor."""
+    return failure.startswith("min") and all(scores.get(key) is not None for key in spec.min_judge_scores) \
+        and _score_failure(spec.mix_min_judge_scores, scores, "mix", above=True) is None
 
 
 @attrs.frozen
@@ -225,10 +231,10 @@ def _group(spec: FilterSpec, metadata: Mapping[str, Any]) -> str:
 
 def _mix(spec: FilterSpec, high: list[tuple[int, Pick, str]], pool: list[tuple[int, Pick, str, str]],
          rejected: Counter[str]) -> tuple[list[Pick], dict[str, dict[str, int]]]:
-    """Add round(high * share / (1 - share)) lower-band sessions per group, drawn by seed;
-    the result keeps recording order."""
+    """Draw round(high * share / (1 - share)) lower-band sessions per group by seed; they come
+    back in recording order."""
     if not spec.mix_share:
-        return [pick for _, pick, _ in high], {}
+        return [], {}
     rng = random.Random(spec.seed)
     high_count: Counter[str] = Counter(group for _, _, group in high)
     pool_by: dict[str, list[int]] = defaultdict(list)  # group -> indexes into pool
@@ -246,14 +252,29 @@ def _mix(spec: FilterSpec, high: list[tuple[int, Pick, str]], pool: list[tuple[i
     for number, (_, _, _, failure) in enumerate(pool):
         if number not in chosen:
             rejected[failure] += 1
-    mixed = [(pool[n][0], attrs.evolve(pool[n][1], mixed_in=True)) for n in sorted(chosen)]
-    return [pick for _, pick in heapq.merge(((p, pick) for p, pick, _ in high), mixed,
-                                            key=lambda item: item[0])], report
+    return [attrs.evolve(pool[n][1], mixed_in=True) for n in sorted(chosen)], report
 
 
-def _order(spec: FilterSpec, kept: list[Pick], rejected: Counter[str]) -> list[Pick]:
+def _interleave(high: list[Pick], mixed: list[Pick]) -> list[Pick]:
+    """Both lists in their order, the mixed-in sessions spread evenly: every prefix holds
+    its share of them (within one)."""
+    total, taken, result = len(high) + len(mixed), 0, []
+    others = iter(high)
+    for position in range(1, total + 1):
+        if position * len(mixed) // total > taken:
+            result.append(mixed[taken])
+            taken += 1
+        else:
+            result.append(next(others))
+    return result
+
+
+def _order(spec: FilterSpec, high: list[Pick], mixed: list[Pick], rejected: Counter[str]) -> list[Pick]:
     if spec.shuffle:
-        random.Random(spec.order_seed).shuffle(kept)
+        order = random.Random(spec.order_seed)
+        order.shuffle(high)
+        order.shuffle(mixed)
+    kept = _interleave(high, mixed) if mixed else high
     if spec.offset:
         rejected["offset"] += min(spec.offset, len(kept))
         kept = kept[spec.offset:]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import attrs
 import pytest
 
 from synthkit.errors import SynthkitError
 from synthkit.filtering.export import filter_traces
+from synthkit.traces.store import TraceWriter
+from tests.factories import T0, make_session
 from tests.filtering.conftest import N, primary, target
 
 
@@ -72,6 +77,39 @@ def test_the_mix_draws_a_seeded_share_from_the_lower_band(graded_db):
     again = filter_traces(graded_db, min_judge_scores={"primary": primary(15)}, seed=1,
                           mix={"share": 0.5, "min_judge_scores": {"primary": primary(5)}})
     assert [k.session_id for k in again.kept] == [k.session_id for k in result.kept]
+
+
+def test_every_prefix_of_a_mixed_selection_keeps_the_share(graded_db):
+    mix = {"share": 0.5, "min_judge_scores": {"primary": primary(5)}}
+    result = filter_traces(graded_db, min_judge_scores={"primary": primary(15)}, seed=1, mix=mix)
+    assert [k.mixed_in for k in result.kept] == [False, True] * 4   # spread evenly, not by recording order
+    for keys in ({"max_sessions": 4}, {"offset": 2, "max_sessions": 4}, {"shuffle": True, "max_sessions": 4}):
+        cut = filter_traces(graded_db, min_judge_scores={"primary": primary(15)}, seed=1, mix=mix, **keys)
+        assert sorted(k.mixed_in for k in cut.kept) == [False, False, True, True], keys
+    # the examples too: filter.limit stops after a prefix of the sessions
+    limited = filter_traces(graded_db, min_judge_scores={"primary": primary(15)}, seed=1, mix=mix, limit=2,
+                            dedup=False)
+    assert [k.mixed_in for k in limited.kept[:2]] == [False, True] and limited.examples == 2
+
+
+def test_a_session_without_the_score_is_not_mixed_in_and_fails_a_max(graded_db):
+    with TraceWriter.open(graded_db) as writer:   # recorded after the judge ran: no judge score
+        writer.write_session(make_session("late", created_at=T0 + timedelta(hours=1)))
+    mixed = filter_traces(graded_db, min_judge_scores={"primary": primary(15)},
+                          mix={"share": 0.9, "min_judge_scores": {}})
+    assert "late" not in [k.session_id for k in mixed.kept]
+    assert mixed.stats["mix"]["all"]["available"] == 15   # the 15 scored ones below the threshold
+    assert "late" not in kept(graded_db, max_judge_scores={"primary": 1.0})
+    assert "late" in kept(graded_db, min_judge_scores={"quality": 0.5})   # its metadata score
+
+
+def test_scores_outside_0_1_land_in_the_end_bins(graded_db):
+    with TraceWriter.open(graded_db) as writer:
+        for name, quality in (("low", -0.5), ("high", 1.5)):
+            session = make_session(name, created_at=T0 + timedelta(hours=1))
+            writer.write_session(attrs.evolve(session, metadata={**session.metadata, "judge_scores": {"quality": quality}}))
+    histogram = filter_traces(graded_db, min_judge_scores={"quality": 0.0}).stats["histograms"]["quality"]
+    assert histogram["counts"][0] == 1 and histogram["counts"][-1] == 1 and histogram["missing"] == 0
 
 
 def test_the_mix_can_be_kept_within_each_group(graded_db):
