@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from synthkit.errors import SynthkitError
 from synthkit.filtering.examples import build_examples
-from synthkit.filtering.select import BINS, Kept, Selected, select_sessions
+from synthkit.filtering.select import BINS, Kept, Pick, Selected, select_sessions
 from synthkit.filtering.spec import FilterSpec, spec_from_config
 from synthkit.filtering.tokens import count_tokens, estimator
 from synthkit.filtering.validate import check_example
@@ -124,19 +124,51 @@ def _line_metadata(kept: Kept, selected: Selected, versions: dict[str, str]) -> 
             "mixed_in": kept.mixed_in}
 
 
-def _examples(store: TraceStore, selected: Selected, spec: FilterSpec, kept: list[Kept] | None,
-              left_out: Counter[str]) -> Iterator[tuple[Kept, dict[str, Any]]]:
-    """The examples of the kept sessions in order, read chunk by chunk; with `kept`, every
-    kept session's details are collected there too."""
+class _Limit:
+    """`filter.limit` shared between the parts: with a validation split, round(limit *
+    val_fraction) examples (at least one, never all) go to val and the rest to train."""
+
+    def __init__(self, spec: FilterSpec) -> None:
+        limit = spec.limit
+        val = 0 if limit is None or not spec.val_fraction or limit < 2 else \
+            min(max(round(limit * spec.val_fraction), 1), limit - 1)
+        self.left: dict[str, float] = {"train": float("inf"), "val": float("inf")} if limit is None else \
+            {"train": limit - val, "val": val}
+        self.reached = False
+
+    def full(self, part: str) -> bool:
+        if self.left[part] <= 0:
+            self.reached = True
+            return True
+        return False
+
+    def done(self, parts: set[str]) -> bool:
+        return all(self.full(part) for part in parts)
+
+    def take(self, part: str) -> None:
+        self.left[part] -= 1
+
+
+def _examples(store: TraceStore, selected: Selected, spec: FilterSpec, limit: _Limit,
+              read: list[Pick], kept: list[Kept] | None, left_out: Counter[str]) -> Iterator[tuple[Kept, dict[str, Any]]]:
+    """The examples of the kept sessions in order, read chunk by chunk, until the limit is
+    reached; the sessions read are appended to `read` (and their details to `kept`)."""
     conn, keys = store.conn, spec.score_keys()
+    parts = {p.part for p in selected.picks}
     for start in range(0, len(selected.picks), CHUNK):
-        chunk = selected.details(conn, selected.picks[start:start + CHUNK], keys)
-        if kept is not None:
-            kept.extend(chunk)
+        if limit.done(parts):
+            return
+        picks = [p for p in selected.picks[start:start + CHUNK] if not limit.full(p.part)]
+        chunk = selected.details(conn, picks, keys) if picks else []
         conversations = store.conversations([k.session_id for k in chunk])
         bare = [k.session_id for k in chunk if conversations[k.session_id] == ((), ())]
         fallback = _metadata(store, bare) if bare else {}
-        for item in chunk:
+        for pick, item in zip(picks, chunk):
+            if limit.full(item.part):
+                continue
+            read.append(pick)
+            if kept is not None:
+                kept.append(item)
             calls, messages = conversations[item.session_id]
             metadata = fallback.get(item.session_id, {})
             for example in build_examples(calls, messages, metadata, spec.granularity, left_out):
@@ -168,14 +200,15 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
         written_by: Counter[str] = Counter()
         seen_digests: set[bytes] = set()
         kept: list[Kept] | None = [] if collect else None
+        read: list[Pick] = []
+        limit = _Limit(spec)
         tokens = {"train": 0, "val": 0}
         longest = 0
-        limit_reached = False
         try:
-            for item, example in _examples(store, selected, spec, kept, left_out):
-                if spec.limit is not None and sum(written_by.values()) >= spec.limit:
-                    limit_reached = True
-                    break
+            for item, example in _examples(store, selected, spec, limit, read, kept, left_out):
+                if limit.full(item.part):
+                    left_out["past filter.limit"] += 1
+                    continue
                 findings = check_example(example)
                 if findings.errors:
                     left_out[f"not valid for fine-tuning: {findings.errors[0].split(': ', 1)[-1]}"] += 1
@@ -195,13 +228,10 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
                     metadata = json.dumps(_line_metadata(item, selected, versions), ensure_ascii=False)
                     body = f'{body[:-1]}, "metadata": {metadata}}}'
                 sinks[item.part].write(body + "\n")
+                limit.take(item.part)
                 written_by[item.session_id] += 1
                 tokens[item.part] += count
                 longest = max(longest, count)
-            if kept is not None and limit_reached:  # the rest of the kept sessions, without examples
-                done = len(kept)
-                for start in range(done, len(selected.picks), CHUNK):
-                    kept.extend(selected.details(store.conn, selected.picks[start:start + CHUNK], keys))
             written = [p for p in (sinks["train"].commit(), sinks["val"].commit()) if p is not None]
             replaced = []
             if written and stale_val is not None and stale_val.is_file():
@@ -211,7 +241,7 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
             for sink in sinks.values():
                 sink.discard()
             raise
-    stats = _stats(spec, selected, sinks, tokens, longest, left_out, written_by, limit_reached, versions)
+    stats = _stats(spec, selected, read, sinks, tokens, longest, left_out, written_by, limit.reached, versions)
     notes = [f"removed {path}: an earlier run's validation split, which this run does not make"
              for path in replaced]
     notes += [f"nothing written: {path} is left as it was"
@@ -219,10 +249,14 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
     return FilterResult(tuple(kept or ()), stats, tuple(written), tuple(notes))
 
 
-def _stats(spec: FilterSpec, selected: Selected, sinks: dict[str, _Sink], tokens: dict[str, int],
-           longest: int, left_out: Counter[str], written_by: Counter[str], limit_reached: bool,
-           versions: dict[str, str]) -> dict[str, Any]:
-    picks = selected.picks
+def _stats(spec: FilterSpec, selected: Selected, picks: list[Pick], sinks: dict[str, _Sink],
+           tokens: dict[str, int], longest: int, left_out: Counter[str], written_by: Counter[str],
+           limit_reached: bool, versions: dict[str, str]) -> dict[str, Any]:
+    """`picks`: the kept sessions that were read; those past `filter.limit` count as rejected."""
+    rejected = Counter(selected.rejected)
+    if len(picks) < len(selected.picks):
+        rejected["limit"] += len(selected.picks) - len(picks)
+    rewards = [p.total_reward for p in picks if p.total_reward is not None]
     return {
         "judge_model": selected.index.judge_model,
         "rubric_versions": versions,
@@ -232,8 +266,8 @@ def _stats(spec: FilterSpec, selected: Selected, sinks: dict[str, _Sink], tokens
             "seen": selected.seen, "kept": len(picks),
             "train": sum(p.part == "train" for p in picks), "val": sum(p.part == "val" for p in picks),
             "mixed_in": sum(p.mixed_in for p in picks),
-            "without_examples": sum(1 for p in picks if not written_by[p.session_id]) if not limit_reached else None,
-            "rejected": dict(sorted(selected.rejected.items())),
+            "without_examples": sum(1 for p in picks if not written_by[p.session_id]),
+            "rejected": dict(sorted(rejected.items())),
         },
         "examples": {
             "written": sinks["train"].lines + sinks["val"].lines, "train": sinks["train"].lines,
@@ -242,7 +276,7 @@ def _stats(spec: FilterSpec, selected: Selected, sinks: dict[str, _Sink], tokens
             "left_out": dict(sorted(left_out.items())), "limit_reached": limit_reached,
             "token_estimate": estimator(),
         },
-        "mean_total_reward_kept": selected.mean_reward,
+        "mean_total_reward_kept": sum(rewards) / len(rewards) if rewards else None,
         "mix": selected.mix,
         "stale": selected.stale_lines(),
         "histograms": {key: {"bins": BINS, "counts": counts[:BINS], "missing": counts[BINS]}

@@ -69,11 +69,6 @@ class Selected:
     def stale_lines(self) -> list[str]:
         return describe_stale(self.index.stale)
 
-    @property
-    def mean_reward(self) -> float | None:
-        rewards = [p.total_reward for p in self.picks if p.total_reward is not None]
-        return sum(rewards) / len(rewards) if rewards else None
-
     def details(self, conn: Any, picks: list[Pick], keys: list[str]) -> list[Kept]:
         """The kept sessions of one chunk with their tested scores and metadata."""
         marks = ", ".join("?" * len(picks))

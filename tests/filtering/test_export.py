@@ -61,9 +61,24 @@ def test_limit_and_max_tokens(graded_db, tmp_path):
     limited = filter_traces(graded_db, tmp_path / "a.jsonl", dedup=False, limit=3)
     assert limited.examples == 3 and limited.stats["examples"]["limit_reached"]
     assert len(lines(tmp_path / "a.jsonl")) == 3
+    # the sessions past the limit are not kept: the stats describe the sessions written
+    sessions = limited.stats["sessions"]
+    assert sessions["kept"] == 3 and sessions["rejected"] == {"limit": 16, "status": 1}
+    assert [k.session_id for k in limited.kept] == ["s00", "s01", "s02"]
+    assert limited.stats["mean_total_reward_kept"] == 1.0   # of s00, s01 and s02
     short = filter_traces(graded_db, tmp_path / "b.jsonl", dedup=False, max_tokens_per_example=10)
     assert short.examples == 0 and short.stats["examples"]["left_out"]["longer than max_tokens_per_example"] == 19
     assert not (tmp_path / "b.jsonl").exists()  # nothing to write: no empty file either
+
+
+def test_a_limit_with_a_validation_split_fills_both_files(graded_db, tmp_path):
+    out = tmp_path / "sft.jsonl"
+    result = filter_traces(graded_db, out, dedup=False, limit=4, val_fraction=0.25, seed=3)
+    assert (len(lines(out)), len(lines(tmp_path / "val.jsonl"))) == (3, 1)
+    assert result.stats["examples"]["limit_reached"]
+    sessions = result.stats["sessions"]
+    assert (sessions["kept"], sessions["train"], sessions["val"]) == (4, 3, 1)
+    assert sessions["rejected"]["limit"] == 19 - 4
 
 
 def test_the_validation_split_never_shares_a_session(graded_db, tmp_path):
