@@ -64,7 +64,12 @@ def _from_calls(calls: Sequence[ChatTurn], granularity: str, left_out: Counter[s
 def _from_messages(messages: Sequence[Message], granularity: str, left_out: Counter[str]) -> list[Example]:
     chat = [openai_message(m) for m in messages]
     if granularity == "session":
-        return [_example(chat, ())] if any(m["role"] == "assistant" for m in chat) else []
+        # the system prompt once, as from LM calls (an agent may record it again at every step),
+        # and up to the last reply: what follows it has nothing to learn from
+        started = next((i for i, m in enumerate(chat) if m["role"] != "system"), len(chat))
+        chat = chat[:started] + [m for m in chat[started:] if m["role"] != "system"]
+        last = max((i for i, m in enumerate(chat) if m["role"] == "assistant"), default=None)
+        return [] if last is None else [_example(chat[:last + 1], ())]
     # Turn by turn: each assistant reply with what came before it since the latest system
     # prompt (all of a chat; one step of an agent that re-sends its system prompt each step).
     examples = []

@@ -146,6 +146,22 @@ def test_sessions_without_lm_calls_fall_back_to_messages_then_prompt(tmp_path):
         "not valid for fine-tuning: role 'developer' is not one of system, user, assistant, tool, function": 1}
 
 
+def test_a_session_example_from_the_messages_table_keeps_one_system_prompt(synth_ai_db, tmp_path):
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(synth_ai_db)) as conn, conn:   # messages only, as older DBs
+        conn.execute("DELETE FROM events WHERE event_type = 'cais'")
+    result = filter_traces(synth_ai_db, tmp_path / "sft.jsonl", granularity="session", dedup=False,
+                           include_failed=True)
+    sessions = result.stats["sessions"]
+    assert result.examples > 10 and result.examples == sessions["kept"] - sessions["without_examples"]
+    assert not [reason for reason in result.stats["examples"]["left_out"] if reason.startswith("not valid")]
+    for example in lines(tmp_path / "sft.jsonl"):
+        roles = [m["role"] for m in example["messages"]]
+        assert "system" not in roles[roles.index("user"):] and roles[-1] == "assistant"
+
+
 def test_filtering_imports_neither_pandas_nor_the_judging_stack(tmp_path):
     import subprocess
     import sys
