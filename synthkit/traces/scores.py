@@ -93,16 +93,24 @@ class ScoreIndex:
         marks, model_marks = ", ".join("?" * len(ids)), ", ".join("?" * len(models))
         if PRIMARY in wanted or any(criterion is None for _, _, criterion in targets):
             rubrics: dict[str, list[tuple[float, float | None, str | None]]] = defaultdict(list)
+            graded: dict[str, set[str]] = defaultdict(set)  # rubric ids with a latest-version row
+            older: dict[str, set[str]] = defaultdict(set)  # rubric ids with a row of another version
             for session_id, rubric_id, version, weight, score, error in conn.execute(
                     "SELECT session_id, rubric_id, rubric_version, weight, score, error FROM rubric_scores "
                     f"WHERE session_id IN ({marks}) AND judge_model IN ({model_marks})", [*ids, *models]):
                 if self.versions.get(rubric_id) == version:
                     rubrics[session_id].append((weight, score, error))
+                    graded[session_id].add(rubric_id)
+                else:
+                    older[session_id].add(rubric_id)
                 if (key := targets.get((rubric_id, version, None))) is not None:
                     result[session_id][key] = score
             if PRIMARY in wanted:
+                # a session still graded by an older version of a rubric gets no overall made of
+                # the other rubrics alone: it would not compare with the sessions graded again
                 for session_id in ids:
-                    result[session_id][PRIMARY] = overall(rubrics[session_id])
+                    result[session_id][PRIMARY] = None if older[session_id] - graded[session_id] \
+                        else overall(rubrics[session_id])
         if any(criterion is not None for _, _, criterion in targets):
             for session_id, rubric_id, version, name, score in conn.execute(
                     "SELECT session_id, rubric_id, rubric_version, criterion, score FROM judge_scores "
@@ -113,7 +121,13 @@ class ScoreIndex:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A metadata score: a number, or text holding one (synth-ai's filter reads both)."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value in (float("inf"), float("-inf")):
         return None
     return float(value) if value == value else None
 

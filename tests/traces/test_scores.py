@@ -78,6 +78,33 @@ def test_the_latest_judge_and_versions_count(conn):
     assert scores["s3"] == dict.fromkeys(["quality", "primary", "RubricA", "RubricA.plan", "RubricB.facts"])
 
 
+def test_a_session_graded_only_by_an_older_version_has_no_overall(tmp_path):
+    with TraceWriter.open(tmp_path / "scores.db", create=True) as writer:
+        for number, name in enumerate(("s1", "s2", "s3")):
+            writer.write_session(make_session(name, created_at=T0 + timedelta(minutes=number)))
+        add_scores(writer)
+        writer.db["rubric_scores"].insert_all([   # s3: RubricA only at v1, RubricB at its latest
+            {"session_id": "s3", "rubric_id": "RubricA", "rubric_version": "v1", "judge_model": "judge-b",
+             "weight": 1.0, "score": 0.2, "error": None, "created_at": "2026-05-02T03:00:00"},
+            {"session_id": "s3", "rubric_id": "RubricB", "rubric_version": "w1", "judge_model": "code",
+             "weight": 3.0, "score": 1.0, "error": None, "created_at": "2026-05-02T03:00:00"}])
+        conn = writer.db.conn
+        scores = score_index(conn).scores(conn, [("s1", {}), ("s3", {})], ["primary", "RubricA", "RubricB"])
+        assert scores["s3"] == {"primary": None, "RubricA": None, "RubricB": 1.0}
+        assert scores["s1"]["primary"] == pytest.approx((0.3 + 3 * 1.0) / 4)   # v1 and v2: v2 counts
+
+
+def test_metadata_scores_are_numbers_or_text_holding_one(tmp_path):
+    with TraceWriter.open(tmp_path / "plain.db", create=True) as writer:
+        writer.write_session(make_session("s1"))
+        conn = writer.db.conn
+        values = [0.5, "0.9", " 1 ", "high", True, None, float("nan"), "inf", [0.5]]
+        sessions = [(f"s{i}", {"judge_scores": {"quality": value}}) for i, value in enumerate(values)]
+        scores = score_index(conn).scores(conn, sessions, ["quality"])
+        assert [scores[f"s{i}"]["quality"] for i in range(len(values))] == [
+            0.5, 0.9, 1.0, None, None, None, None, None, None]
+
+
 def test_older_versions_are_read_only_through_pinned_keys(conn):
     index = score_index(conn, "judge-a")
     assert index.stale_keys == {"RubricA@v1", "RubricA@v1.plan"}
