@@ -29,6 +29,9 @@ def summary_lines(stats: dict[str, Any]) -> list[str]:
              + (f" ({sessions['train']} train, {sessions['val']} val)" if sessions["val"] else "")
              + (f", {sessions['mixed_in']} of them mixed in from the lower band" if sessions["mixed_in"] else "")]
     lines += [f"  rejected by {condition}: {count}" for condition, count in sessions["rejected"].items()]
+    lines += [f"  mix{'' if group == 'all' else f' in {group}'}: {m['drawn']} drawn from the lower band "
+              f"({m['wanted']} wanted, {m['available']} available) beside {m['high']} above the thresholds"
+              for group, m in stats["mix"].items()]
     lines.append(f"examples: {examples['written']} written ({examples['tokens']} tokens, "
                  f"{examples['token_estimate']}; longest {examples['longest_tokens']})"
                  + (", stopped at filter.limit" if examples["limit_reached"] else ""))
@@ -36,6 +39,10 @@ def summary_lines(stats: dict[str, Any]) -> list[str]:
     if stats["judge_model"]:
         lines.append(f"judge scores of {stats['judge_model']}")
     lines += [f"stale: {line}" for line in stats["stale"]]
+    for key, histogram in stats["histograms"].items():
+        missing = f"; {histogram['missing']} without a score" if histogram["missing"] else ""
+        lines.append(f"{key}: sessions per 1/{histogram['bins']} of [0, 1]: "
+                     f"{' '.join(map(str, histogram['counts']))}{missing}")
     if stats["mean_total_reward_kept"] is not None:
         lines.append(f"mean outcome reward of the kept sessions: {stats['mean_total_reward_kept']:.4g}")
     return lines

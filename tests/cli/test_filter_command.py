@@ -31,6 +31,7 @@ def test_a_run_writes_examples_stats_plot_and_a_manifest(run_cli, project, monke
     assert result.exit_code == 0, result.err
     assert "sessions: 20 seen, 3 kept (2 train, 1 val)" in result.out  # s16, s17, s19
     assert "rejected by min_judge_scores.primary: 16" in result.out and "rejected by status: 1" in result.out
+    assert "primary: sessions per 1/20 of [0, 1]: 2 1 1 2 1 1 1 2 1 1 1 2 1 1 0 1 0 0 0 0" in result.out
     (run_dir,) = run_dirs(project)
     assert sorted(p.name for p in run_dir.iterdir()) == [
         ".hydra", "filter.log", "manifest.json", "scores.png", "sft.jsonl", "stats.json", "val.jsonl"]
@@ -46,6 +47,14 @@ def test_a_run_writes_examples_stats_plot_and_a_manifest(run_cli, project, monke
     for path in project.rglob("*"):
         if path.is_file():
             assert b"sk-never-written-anywhere" not in path.read_bytes(), path
+
+
+def test_the_summary_says_what_the_mix_drew_in_each_group(run_cli, project):
+    result = run_cli("filter", "db.path=traces.db", "filter=initial", "filter.mix.share=0.5",
+                     "filter.mix.min_judge_scores.primary=0.1", "filter.stratify_by=split")
+    assert result.exit_code == 0, result.err
+    assert "  mix in test: 2 drawn from the lower band (2 wanted, 7 available) beside 2 above the thresholds" \
+        in result.out.splitlines()
 
 
 def test_nothing_kept_is_a_distinct_exit_with_the_stats_kept(run_cli, project):
