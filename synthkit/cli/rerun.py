@@ -3,11 +3,14 @@
 Hydra keeps the command's overrides in `.hydra/overrides.yaml` and its name in
 `.hydra/hydra.yaml`; replaying those overrides (not loading the saved config, which the
 packaged config of the same name would shadow) reproduces the run, in a new run directory.
-Overrides given after the run directory are added last, so they win.
+It runs in the folder the run was made in, so relative paths (the DB, the outputs, a project's
+conf/ and rubrics/, experiments/) mean what they meant. Overrides given after the run directory
+are added last, so they win.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,8 +25,8 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
-def saved_run(run_dir: Path) -> tuple[str, list[str]]:
-    """The command and overrides a run directory saved."""
+def saved_run(run_dir: Path) -> tuple[str, list[str], Path | None]:
+    """The command, overrides and working folder a run directory saved."""
     hydra_dir = run_dir / ".hydra"
     if not (hydra_dir / "hydra.yaml").is_file() or not (hydra_dir / "overrides.yaml").is_file():
         _fail(f"{run_dir} is not a run directory (no .hydra/hydra.yaml and .hydra/overrides.yaml)")
@@ -31,18 +34,31 @@ def saved_run(run_dir: Path) -> tuple[str, list[str]]:
         hydra = yaml.safe_load((hydra_dir / "hydra.yaml").read_text(encoding="utf-8"))["hydra"]
         overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text(encoding="utf-8")) or []
         name = hydra["job"]["name"]
-    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        cwd = (hydra.get("runtime") or {}).get("cwd")
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         _fail(f"{run_dir}/.hydra cannot be read: {exc}")
     if name not in COMMANDS:
         _fail(f"{run_dir} was made by {name!r}, not a synthkit command")
-    return name, [str(item) for item in overrides]
+    return name, [str(item) for item in overrides], Path(cwd) if cwd else None
 
 
 def rerun(args: Sequence[str]) -> None:
     if not args or args[0].startswith("-") or "=" in args[0]:
         _fail("usage: synthkit rerun <run dir> [key=value ...]")
-    name, overrides = saved_run(Path(args[0]))
+    name, overrides, made_in = saved_run(Path(args[0]).resolve())
     from synthkit.cli.app import run_command
 
+    here = Path.cwd()
+    if made_in is not None and made_in.resolve() != here.resolve():
+        if made_in.is_dir():
+            print(f"synthkit rerun: in {made_in}, where the run was made", file=sys.stderr)
+        else:
+            print(f"synthkit rerun: the run was made in {made_in}, which is gone; running here", file=sys.stderr)
+            made_in = None
     print(f"synthkit rerun: {name} {' '.join(overrides + list(args[1:]))}".rstrip(), file=sys.stderr)
-    run_command(COMMANDS[name], [*overrides, *args[1:]])
+    if made_in is not None:
+        os.chdir(made_in)
+    try:
+        run_command(COMMANDS[name], [*overrides, *args[1:]])
+    finally:
+        os.chdir(here)

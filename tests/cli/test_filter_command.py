@@ -117,6 +117,29 @@ def test_rerun_reproduces_the_outputs_byte_for_byte(run_cli, project):
     assert (replayed / ".hydra" / "overrides.yaml").read_text() == (original / ".hydra" / "overrides.yaml").read_text()
 
 
+def test_rerun_from_another_folder_runs_where_the_run_was_made(run_cli, project, tmp_path_factory):
+    first = run_cli("filter", "db.path=traces.db", "filter=none", "filter.dedup=false")
+    assert first.exit_code == 0, first.err
+    (original,) = run_dirs(project)
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    again = run_cli("rerun", str(original), cwd=elsewhere)
+    assert again.exit_code == 0, again.err
+    assert f"synthkit rerun: in {project}, where the run was made" in again.err
+    (replayed,) = [d for d in run_dirs(project) if d != original]   # beside the original
+    assert (replayed / "sft.jsonl").read_bytes() == (original / "sft.jsonl").read_bytes()
+    assert not list(elsewhere.iterdir())
+
+
+def test_rerun_of_a_run_whose_folder_is_gone_runs_here_and_says_so(run_cli, project):
+    assert run_cli("filter", "db.path=traces.db", "filter=none").exit_code == 0
+    (original,) = run_dirs(project)
+    saved = original / ".hydra" / "hydra.yaml"
+    saved.write_text(saved.read_text().replace(f"cwd: {project}", "cwd: /gone/project"))
+    again = run_cli("rerun", str(original))
+    assert again.exit_code == 0, again.err
+    assert "the run was made in /gone/project, which is gone; running here" in again.err
+
+
 def test_rerun_of_something_else_is_one_line(run_cli, project):
     assert_one_line_error(run_cli("rerun", str(project)), "is not a run directory")
     assert_one_line_error(run_cli("rerun"), "usage: synthkit rerun <run dir>")
