@@ -153,3 +153,25 @@ def test_bad_values_are_one_clear_error(graded_db, keys, message):
     with pytest.raises(SynthkitError) as caught:
         filter_traces(graded_db, **keys)
     assert str(caught.value).startswith(message)
+
+
+def test_the_scores_of_a_chosen_judge_count_and_stale_versions_are_reported(tmp_path):
+    from tests.traces.test_scores import add_scores   # RubricA v2 by judge-a and judge-b, v1 stale
+
+    db = tmp_path / "two_judges.db"
+    with TraceWriter.open(db, create=True) as writer:
+        for number, name in enumerate(("s1", "s2")):
+            writer.write_session(make_session(name, created_at=T0 + timedelta(minutes=number)))
+        add_scores(writer)
+    latest = filter_traces(db, min_judge_scores={"RubricA": 0.6})
+    assert [k.session_id for k in latest.kept] == ["s2"] and latest.stats["judge_model"] == "judge-b"
+    chosen = filter_traces(db, min_judge_scores={"RubricA": 0.6}, judge_model="judge-a")
+    assert [k.session_id for k in chosen.kept] == ["s1"] and chosen.stats["judge_model"] == "judge-a"
+    assert chosen.kept[0].scores == {"RubricA": 0.9}
+    assert chosen.stats["stale"] == ["RubricA: scores of 1 older version(s) ignored (v1 on 1 sessions)"]
+
+
+def test_created_at_bounds_in_epoch_seconds(graded_db):
+    start = (T0 + timedelta(minutes=5)).timestamp()
+    assert kept(graded_db, min_created_at=start, max_created_at=start + 120.5) == ids([5, 6, 7])
+    assert kept(graded_db, min_created_at=str(start)) == ids(i for i in USABLE if i >= 5)
