@@ -16,7 +16,7 @@ from synthkit.traces import codec
 from synthkit.traces.codec import ChatTurn
 from synthkit.traces.model import Message
 
-__all__ = ["build_examples", "openai_message"]
+__all__ = ["as_chat", "build_examples", "in_format", "openai_message"]
 
 Example = dict[str, Any]
 
@@ -105,3 +105,24 @@ def build_examples(calls: Sequence[ChatTurn], messages: Sequence[Message], metad
                           {"role": "assistant", "content": str(completion)}], ())]
     left_out["sessions with no conversation recorded"] += 1
     return []
+
+
+def in_format(example: Example, format: str) -> Example:
+    """An example as `filter.format` writes it: `openai` as built; `prompt_completion` (TRL's
+    conversational prompt-completion) splits off the reply, so trainers learn from it alone."""
+    if format == "openai":
+        return example
+    messages = example["messages"]
+    return {"prompt": messages[:-1], "completion": messages[-1:],
+            **{key: value for key, value in example.items() if key != "messages"}}
+
+
+def as_chat(example: Any) -> Any:
+    """A prompt-completion example as the one chat it holds (what the checks and token counts
+    read); anything else as it is."""
+    if isinstance(example, Mapping) and "messages" not in example and "prompt" in example \
+            and "completion" in example and isinstance(example["prompt"], list) \
+            and isinstance(example["completion"], list):
+        return {"messages": [*example["prompt"], *example["completion"]],
+                **{key: value for key, value in example.items() if key not in ("prompt", "completion")}}
+    return example

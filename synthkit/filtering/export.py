@@ -19,7 +19,7 @@ import attrs
 from omegaconf import OmegaConf
 
 from synthkit.errors import SynthkitError
-from synthkit.filtering.examples import build_examples
+from synthkit.filtering.examples import build_examples, in_format
 from synthkit.filtering.select import BINS, Kept, Pick, Selected, select_sessions
 from synthkit.filtering.spec import FilterSpec, spec_from_config
 from synthkit.filtering.tokens import count_tokens, estimator
@@ -217,7 +217,7 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
                 if spec.max_tokens_per_example is not None and count > spec.max_tokens_per_example:
                     left_out["longer than max_tokens_per_example"] += 1
                     continue
-                body = json.dumps(example, ensure_ascii=False)  # examples are built in one key order
+                body = json.dumps(in_format(example, spec.format), ensure_ascii=False)  # in one key order
                 if spec.dedup:
                     digest = hashlib.blake2b(body.encode(), digest_size=16).digest()
                     if digest in seen_digests:

@@ -20,7 +20,7 @@ from synthkit.errors import SynthkitError
 
 __all__ = ["FORMATS", "GRANULARITIES", "STRATA", "FilterSpec", "spec_from_config", "thresholds"]
 
-FORMATS = ("openai",)
+FORMATS = ("openai", "prompt_completion")
 GRANULARITIES = ("call", "session")
 STRATA = ("task_id", "split")
 
@@ -205,5 +205,8 @@ def _check_ranges(spec: FilterSpec) -> None:
         if key in spec.min_judge_scores and floor > spec.min_judge_scores[key]:
             raise SynthkitError(f"filter.mix.min_judge_scores.{key} ({floor:g}) is above "
                                 f"filter.min_judge_scores.{key}: the lower band would be empty")
+    if spec.format == "prompt_completion" and spec.granularity == "session":
+        raise SynthkitError("filter.format=prompt_completion trains on one reply per example: it takes "
+                            "filter.granularity=call, not session")
     if spec.stratify_by is not None and not spec.mix_share:
         raise SynthkitError("filter.stratify_by applies to the mix: set filter.mix.share too")

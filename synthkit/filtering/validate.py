@@ -1,4 +1,5 @@
-"""Checking SFT JSONL against OpenAI's chat fine-tuning format, line by line.
+"""Checking SFT JSONL against OpenAI's chat fine-tuning format, line by line (a prompt-completion
+example, TRL's conversational form, is checked as the chat it holds).
 
 The filter runs `check_example` on every example before writing it, so what it writes always
 passes; `synthkit validate` runs `validate_file` on any file. Errors make a file unusable;
@@ -16,6 +17,7 @@ from typing import Any
 import attrs
 
 from synthkit.errors import SynthkitError
+from synthkit.filtering.examples import as_chat
 from synthkit.filtering.tokens import count_tokens
 
 __all__ = ["Findings", "ValidationReport", "check_example", "validate_file"]
@@ -80,6 +82,14 @@ def check_example(example: Any) -> Findings:
     if not isinstance(example, Mapping):
         found.errors.append(f"not a JSON object but {type(example).__name__}")
         return found
+    if "messages" not in example and ("prompt" in example or "completion" in example):
+        prompt, completion = example.get("prompt"), example.get("completion")
+        if not isinstance(prompt, list) or not isinstance(completion, list) or not completion or not all(
+                isinstance(m, Mapping) and m.get("role") == "assistant" for m in completion):
+            found.errors.append("a prompt-completion example needs a prompt list and a completion list "
+                                "of assistant messages")
+            return found
+        example = as_chat(example)
     extra = sorted(set(example) - TOP_KEYS)
     if extra:
         found.warnings.append(f"extra top-level keys: {', '.join(extra)}")
@@ -187,7 +197,7 @@ def validate_file(path: str | Path, max_tokens: int | None = None) -> Validation
         report.errors.extend((line_number, e) for e in found.errors)
         report.warnings.extend((line_number, w) for w in found.warnings)
         if not found.errors:  # a malformed example has no token count to speak of
-            tokens = count_tokens(example)
+            tokens = count_tokens(as_chat(example))
             report.tokens += tokens
             if max_tokens is not None and tokens > max_tokens:
                 report.errors.append((line_number, f"about {tokens} tokens, above max_tokens={max_tokens}"))

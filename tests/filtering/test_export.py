@@ -43,6 +43,22 @@ def test_one_example_per_call_with_tools_multimodal_content_and_provenance(grade
     assert (report.examples, report.errors) == (2, [])
 
 
+def test_prompt_completion_examples_hold_the_same_chats(graded_db, tmp_path):
+    filter_traces(graded_db, tmp_path / "chat.jsonl", min_judge_scores={"primary": primary(15)})
+    filter_traces(graded_db, tmp_path / "pc.jsonl", min_judge_scores={"primary": primary(15)},
+                  format="prompt_completion")
+    chats, split = lines(tmp_path / "chat.jsonl"), lines(tmp_path / "pc.jsonl")
+    assert split and [set(e) for e in split] == [{"prompt", "completion", "tools", "metadata"}] * len(chats)
+    for chat, example in zip(chats, split, strict=True):
+        assert example["prompt"] + example["completion"] == chat["messages"]
+        assert example["completion"][0]["tool_calls"] and (example["tools"], example["metadata"]) == (
+            chat["tools"], chat["metadata"])
+    report = validate_file(tmp_path / "pc.jsonl")
+    assert report.errors == [] and report.tokens == validate_file(tmp_path / "chat.jsonl").tokens
+    with pytest.raises(SynthkitError, match="prompt_completion trains on one reply per example"):
+        filter_traces(graded_db, format="prompt_completion", granularity="session")
+
+
 def test_duplicates_are_written_once(graded_db, tmp_path):
     # every session of the test DB recorded the same conversation
     result = filter_traces(graded_db, tmp_path / "sft.jsonl", min_judge_scores={"primary": primary(15)})

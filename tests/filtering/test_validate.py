@@ -31,6 +31,8 @@ GOOD = [
          assistant("done"), tools=TOOLS),
     chat(user([{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "data:x"}}]),
          assistant("a cat", weight=1)),
+    {"prompt": [{"role": "system", "content": "Play."}, user()], "completion": [assistant(None, tool_calls=[CALL])],
+     "tools": TOOLS},   # TRL's conversational prompt-completion
 ]
 
 
@@ -63,6 +65,11 @@ def test_good_examples_pass(example):
     (chat(user(), assistant(name={"a": 1})), "message 1: name must be text"),
     (chat(user(), assistant(), tools=[{"type": "code", "function": {"name": "f"}}]), "tools must be a list of"),
     (chat(user(), assistant(), tools=[{"type": "function", "function": {}}]), "tools must be a list of"),
+    ({"prompt": [user()], "completion": []}, "a prompt-completion example needs a prompt list and a completion"),
+    ({"prompt": [user()], "completion": [user()]}, "a prompt-completion example needs"),
+    ({"prompt": "hi", "completion": [assistant()]}, "a prompt-completion example needs"),
+    ({"prompt": [user()]}, "a prompt-completion example needs"),
+    ({"prompt": [assistant("first")], "completion": [assistant()]}, "message 0: an assistant message before"),
 ])
 def test_each_broken_example_names_its_problem(example, error):
     assert any(e.startswith(error) for e in check_example(example).errors), check_example(example).errors
