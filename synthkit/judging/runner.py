@@ -46,7 +46,7 @@ from synthkit.rubrics.results import CriterionResult, Outcome
 from synthkit.rubrics.trace import Trace
 from synthkit.traces import codec
 from synthkit.traces.model import Session
-from synthkit.traces.scores import CODE, NO_JUDGE, PRIMARY, latest_versions, overall
+from synthkit.traces.scores import CODE, NO_JUDGE, PRIMARY, latest_overall, latest_versions
 from synthkit.traces.store import Selection, TraceDBError, TraceStore, TraceWriter
 
 __all__ = ["JudgeOptions", "RunSummary", "judge_traces", "run_judging"]
@@ -568,8 +568,7 @@ class _Driver:
             graded = writer.db.execute(
                 "SELECT rubric_id, rubric_version, weight, score, error FROM rubric_scores "
                 "WHERE session_id = ? AND judge_model IN (?, ?)", [session_id, CODE, self.options.model])
-            scores[PRIMARY] = overall((weight, score, error) for rubric_id, version, weight, score, error
-                                      in graded if self.versions.get(rubric_id) == version)
+            scores[PRIMARY] = latest_overall(graded, self.versions)
         if not scores:
             return
         row = writer.db.execute("SELECT metadata FROM session_traces WHERE session_id = ?",

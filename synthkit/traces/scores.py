@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 
-__all__ = ["CODE", "NO_JUDGE", "PRIMARY", "ScoreIndex", "describe_stale", "latest_versions", "overall",
-           "score_index"]
+__all__ = ["CODE", "NO_JUDGE", "PRIMARY", "ScoreIndex", "describe_stale", "latest_overall", "latest_versions",
+           "overall", "score_index"]
 
 CODE = "code"  # the judge model recorded for code criteria (and rubrics made only of them)
 NO_JUDGE = "none"  # the judge model recorded for judge criteria skipped by judge=none
@@ -37,6 +37,22 @@ def overall(rubric_scores: Iterable[tuple[float, float | None, str | None]]) -> 
     if not scored or total == 0:
         return None
     return sum(weight * score for weight, score in scored) / total
+
+
+def latest_overall(rows: Iterable[tuple[str, str, float, float | None, str | None]],
+                   versions: Mapping[str, str]) -> float | None:
+    """One session's overall primary from its (rubric id, version, weight, score, error) rows:
+    the latest versions count, and a rubric graded only at an older version leaves no overall
+    (one made of the other rubrics alone would not compare with sessions graded again)."""
+    latest, older = [], set()
+    for rubric_id, version, weight, score, error in rows:
+        if versions.get(rubric_id) == version:
+            latest.append((rubric_id, weight, score, error))
+        else:
+            older.add(rubric_id)
+    if older - {rubric_id for rubric_id, *_ in latest}:
+        return None
+    return overall((weight, score, error) for _, weight, score, error in latest)
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -92,25 +108,16 @@ class ScoreIndex:
         models = [CODE, NO_JUDGE] if self.judge_model is None else [CODE, self.judge_model]
         marks, model_marks = ", ".join("?" * len(ids)), ", ".join("?" * len(models))
         if PRIMARY in wanted or any(criterion is None for _, _, criterion in targets):
-            rubrics: dict[str, list[tuple[float, float | None, str | None]]] = defaultdict(list)
-            graded: dict[str, set[str]] = defaultdict(set)  # rubric ids with a latest-version row
-            older: dict[str, set[str]] = defaultdict(set)  # rubric ids with a row of another version
+            rubrics: dict[str, list[tuple[str, str, float, float | None, str | None]]] = defaultdict(list)
             for session_id, rubric_id, version, weight, score, error in conn.execute(
                     "SELECT session_id, rubric_id, rubric_version, weight, score, error FROM rubric_scores "
                     f"WHERE session_id IN ({marks}) AND judge_model IN ({model_marks})", [*ids, *models]):
-                if self.versions.get(rubric_id) == version:
-                    rubrics[session_id].append((weight, score, error))
-                    graded[session_id].add(rubric_id)
-                else:
-                    older[session_id].add(rubric_id)
+                rubrics[session_id].append((rubric_id, version, weight, score, error))
                 if (key := targets.get((rubric_id, version, None))) is not None:
                     result[session_id][key] = score
             if PRIMARY in wanted:
-                # a session still graded by an older version of a rubric gets no overall made of
-                # the other rubrics alone: it would not compare with the sessions graded again
                 for session_id in ids:
-                    result[session_id][PRIMARY] = None if older[session_id] - graded[session_id] \
-                        else overall(rubrics[session_id])
+                    result[session_id][PRIMARY] = latest_overall(rubrics[session_id], self.versions)
         if any(criterion is not None for _, _, criterion in targets):
             for session_id, rubric_id, version, name, score in conn.execute(
                     "SELECT session_id, rubric_id, rubric_version, criterion, score FROM judge_scores "

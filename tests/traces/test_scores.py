@@ -9,7 +9,7 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from synthkit.traces.scores import overall, score_index
+from synthkit.traces.scores import latest_overall, overall, score_index
 from synthkit.traces.store import TraceWriter
 from tests.factories import T0, make_session
 
@@ -92,6 +92,14 @@ def test_a_session_graded_only_by_an_older_version_has_no_overall(tmp_path):
         scores = score_index(conn).scores(conn, [("s1", {}), ("s3", {})], ["primary", "RubricA", "RubricB"])
         assert scores["s3"] == {"primary": None, "RubricA": None, "RubricB": 1.0}
         assert scores["s1"]["primary"] == pytest.approx((0.3 + 3 * 1.0) / 4)   # v1 and v2: v2 counts
+
+
+def test_the_overall_counts_latest_versions_and_none_from_a_rubric_left_at_an_older_one():
+    versions = {"A": "v2", "B": "w1"}
+    old_a, new_a, b = ("A", "v1", 1.0, 0.1, None), ("A", "v2", 1.0, 0.5, None), ("B", "w1", 3.0, 1.0, None)
+    assert latest_overall([old_a, b], versions) is None   # what the judge runner writes in metadata too
+    assert latest_overall([old_a, new_a, b], versions) == pytest.approx((0.5 + 3.0) / 4)
+    assert latest_overall([b], versions) == 1.0           # A never graded on this session: B alone
 
 
 def test_metadata_scores_are_numbers_or_text_holding_one(tmp_path):
