@@ -161,7 +161,7 @@ def select_sessions(store: TraceStore, spec: FilterSpec) -> Selected:
     for candidate in candidates(store, spec, index, rejected):
         for key in keys:
             value = candidate.scores.get(key)
-            histograms[key][BINS if value is None else min(max(int(value * BINS), 0), BINS - 1)] += 1
+            histograms[key][BINS if value is None else min(int(min(max(value, 0.0), 1.0) * BINS), BINS - 1)] += 1
         pick, group = Pick(candidate.session_id, candidate.reward), _group(spec, candidate.metadata)
         failure = score_failure(spec, candidate.scores)
         if failure is None:
@@ -251,12 +251,12 @@ def _mix(spec: FilterSpec, high: list[tuple[int, Pick, str]], pool: list[tuple[i
 
 
 def _interleave(high: list[Pick], mixed: list[Pick]) -> list[Pick]:
-    """Both lists in their order, the mixed-in sessions spread evenly: every prefix holds
-    its share of them (within one)."""
+    """Both lists in their order, the mixed-in sessions spread evenly: every prefix holds its
+    share of them, rounded to the nearest."""
     total, taken, result = len(high) + len(mixed), 0, []
     others = iter(high)
     for position in range(1, total + 1):
-        if position * len(mixed) // total > taken:
+        if (2 * position * len(mixed) + total) // (2 * total) > taken:
             result.append(mixed[taken])
             taken += 1
         else:

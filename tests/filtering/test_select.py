@@ -82,14 +82,17 @@ def test_the_mix_draws_a_seeded_share_from_the_lower_band(graded_db):
 def test_every_prefix_of_a_mixed_selection_keeps_the_share(graded_db):
     mix = {"share": 0.5, "min_judge_scores": {"primary": primary(5)}}
     result = filter_traces(graded_db, min_judge_scores={"primary": primary(15)}, seed=1, mix=mix)
-    assert [k.mixed_in for k in result.kept] == [False, True] * 4   # spread evenly, not by recording order
+    assert [k.mixed_in for k in result.kept] == [True, False] * 4   # spread evenly, not by recording order
     for keys in ({"max_sessions": 4}, {"offset": 2, "max_sessions": 4}, {"shuffle": True, "max_sessions": 4}):
         cut = filter_traces(graded_db, min_judge_scores={"primary": primary(15)}, seed=1, mix=mix, **keys)
         assert sorted(k.mixed_in for k in cut.kept) == [False, False, True, True], keys
     # the examples too: filter.limit stops after a prefix of the sessions
     limited = filter_traces(graded_db, min_judge_scores={"primary": primary(15)}, seed=1, mix=mix, limit=2,
                             dedup=False)
-    assert [k.mixed_in for k in limited.kept[:2]] == [False, True] and limited.examples == 2
+    assert [k.mixed_in for k in limited.kept] == [True, False] and limited.examples == 2
+    fifth = filter_traces(graded_db, min_judge_scores={"primary": primary(15)}, seed=1, max_sessions=4,
+                          mix={"share": 0.2, "min_judge_scores": {"primary": primary(5)}})
+    assert sum(k.mixed_in for k in fifth.kept) == 1   # 0.8 rounds to one
 
 
 def test_a_session_without_the_score_is_not_mixed_in_and_fails_a_max(graded_db):
@@ -105,7 +108,7 @@ def test_a_session_without_the_score_is_not_mixed_in_and_fails_a_max(graded_db):
 
 def test_scores_outside_0_1_land_in_the_end_bins(graded_db):
     with TraceWriter.open(graded_db) as writer:
-        for name, quality in (("low", -0.5), ("high", 1.5)):
+        for name, quality in (("low", -0.5), ("high", "1e308")):
             session = make_session(name, created_at=T0 + timedelta(hours=1))
             writer.write_session(attrs.evolve(session, metadata={**session.metadata, "judge_scores": {"quality": quality}}))
     histogram = filter_traces(graded_db, min_judge_scores={"quality": 0.0}).stats["histograms"]["quality"]
