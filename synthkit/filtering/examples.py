@@ -48,26 +48,40 @@ def _from_calls(calls: Sequence[ChatTurn], granularity: str, left_out: Counter[s
     if not turns:
         return []
     # One conversation: a call whose input extends it adds the new messages; one that starts
-    # afresh (a fixed system prompt and a new observation) adds its non-system messages.
+    # afresh (the same system prompt and a new observation) adds what it has that is new.
     conversation: list[dict[str, Any]] = []
     tools: list[dict[str, Any]] = []
     for call in turns:
         if call.inputs[:len(conversation)] == conversation:
             conversation.extend(call.inputs[len(conversation):])
         else:
-            conversation.extend(m for m in call.inputs if m["role"] != "system")
+            conversation.extend(_without_repeated_prompts(conversation, call.inputs))
         conversation.append(call.reply)
         tools = call.tools or tools
     return [_example(conversation, tools)]
 
 
+def _without_repeated_prompts(conversation: list[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`new` without the system messages `conversation` already holds: an agent may send its
+    system prompt again at every step. A different system message stays (and an example with
+    it after the conversation started is left out as not valid, never silently changed)."""
+    prompts = [m for m in conversation if m["role"] == "system"]
+    kept = []
+    for message in new:
+        if message["role"] == "system":
+            if message in prompts:
+                continue
+            prompts.append(message)
+        kept.append(message)
+    return kept
+
+
 def _from_messages(messages: Sequence[Message], granularity: str, left_out: Counter[str]) -> list[Example]:
     chat = [openai_message(m) for m in messages]
     if granularity == "session":
-        # the system prompt once, as from LM calls (an agent may record it again at every step),
-        # and up to the last reply: what follows it has nothing to learn from
-        started = next((i for i, m in enumerate(chat) if m["role"] != "system"), len(chat))
-        chat = chat[:started] + [m for m in chat[started:] if m["role"] != "system"]
+        # each system prompt once, as from LM calls, and up to the last reply: what follows it
+        # has nothing to learn from
+        chat = _without_repeated_prompts([], chat)
         last = max((i for i, m in enumerate(chat) if m["role"] == "assistant"), default=None)
         return [] if last is None else [_example(chat[:last + 1], ())]
     # Turn by turn: each assistant reply with what came before it since the latest system

@@ -49,6 +49,9 @@ def test_a_session_example_joins_growing_and_fresh_inputs():
     fresh = build_examples([call(SYSTEM, user1, reply="a"), call(SYSTEM, user2, reply="b")], [], {}, "session",
                            Counter())
     assert [m["content"] for m in fresh[0]["messages"]] == ["Play.", "hi", "a", "and?", "b"]
+    other = build_examples([call(SYSTEM, user1, reply="a"), call(Message(role="system", content="Stop."), user2,
+                                                                   reply="b")], [], {}, "session", Counter())
+    assert [m["content"] for m in other[0]["messages"]] == ["Play.", "hi", "a", "Stop.", "and?", "b"]
 
 
 def test_messages_turn_by_turn_keep_the_system_prompt_and_the_history():
@@ -65,6 +68,10 @@ def test_messages_turn_by_turn_keep_the_system_prompt_and_the_history():
     # one session example: the system prompt once, then every step
     assert [m["content"] for m in build_examples([], steps, {}, "session", Counter())[0]["messages"]] == [
         "Play.", "o1", "x", "o2", "y"]
+    # a new system message is no repeat: it stays, where the checks will see it
+    changed = [*steps[:3], Message(role="system", content="Now in French."), *steps[4:]]
+    assert [m["content"] for m in build_examples([], changed, {}, "session", Counter())[0]["messages"]] == [
+        "Play.", "o1", "x", "Now in French.", "o2", "y"]
 
 
 def test_prompt_and_completion_are_the_last_resort():
