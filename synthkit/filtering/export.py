@@ -126,11 +126,12 @@ def _line_metadata(kept: Kept, selected: Selected, versions: dict[str, str]) -> 
 
 class _Limit:
     """`filter.limit` shared between the parts: with a validation split, round(limit *
-    val_fraction) examples (at least one, never all) go to val and the rest to train."""
+    val_fraction) examples (at least one, never all) go to val and the rest to train; a part
+    whose sessions hold fewer leaves the rest unused (no look ahead to rebalance)."""
 
-    def __init__(self, spec: FilterSpec) -> None:
+    def __init__(self, spec: FilterSpec, parts: set[str]) -> None:
         limit = spec.limit
-        val = 0 if limit is None or not spec.val_fraction or limit < 2 else \
+        val = 0 if limit is None or "val" not in parts or limit < 2 else \
             min(max(round(limit * spec.val_fraction), 1), limit - 1)
         self.left: dict[str, float] = {"train": float("inf"), "val": float("inf")} if limit is None else \
             {"train": limit - val, "val": val}
@@ -189,7 +190,7 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
     """Select, build and write (no files when `output` is None); the result says what and why,
     and with `collect` lists every kept session with its scores (memory grows with them)."""
     outputs = check_outputs(db_path, spec, output)
-    stale_val = _stale_val(spec, output)
+    old_val = None if output is None else val_path(output)
     with TraceStore.open(db_path) as store:
         selected = select_sessions(store, spec)
         keys = spec.score_keys()
@@ -201,7 +202,7 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
         seen_digests: set[bytes] = set()
         kept: list[Kept] | None = [] if collect else None
         read: list[Pick] = []
-        limit = _Limit(spec)
+        limit = _Limit(spec, {p.part for p in selected.picks})
         tokens = {"train": 0, "val": 0}
         longest = 0
         try:
@@ -234,15 +235,15 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
                 longest = max(longest, count)
             written = [p for p in (sinks["train"].commit(), sinks["val"].commit()) if p is not None]
             replaced = []
-            if written and stale_val is not None and stale_val.is_file():
-                stale_val.unlink()  # allowed by filter.overwrite (checked before anything was written)
-                replaced = [stale_val]
+            if written and old_val is not None and old_val not in written and old_val.is_file():
+                old_val.unlink()  # allowed by filter.overwrite (checked before anything was written)
+                replaced = [old_val]
         except BaseException:
             for sink in sinks.values():
                 sink.discard()
             raise
     stats = _stats(spec, selected, read, sinks, tokens, longest, left_out, written_by, limit.reached, versions)
-    notes = [f"removed {path}: an earlier run's validation split, which this run does not make"
+    notes = [f"removed {path}: an earlier run's validation split; this run wrote none"
              for path in replaced]
     notes += [f"nothing written: {path} is left as it was"
               for path in outputs if path.is_file() and path not in written]

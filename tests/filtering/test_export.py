@@ -97,6 +97,26 @@ def test_a_limit_with_a_validation_split_fills_both_files(graded_db, tmp_path):
     assert sessions["rejected"]["limit"] == 19 - 4
 
 
+def test_a_limit_without_a_validation_split_goes_to_train_alone(tmp_path):
+    base = make_session("one")
+    event = next(e for e in base.events if e.lm_calls and not e.lm_calls[0].error)
+    calls = tuple(attrs.evolve(event.lm_calls[0], call_id=f"c{i}") for i in range(4))
+    with TraceWriter.open(tmp_path / "one.db", create=True) as writer:
+        writer.write_session(attrs.evolve(base, events=(attrs.evolve(event, lm_calls=calls),)))
+    result = filter_traces(tmp_path / "one.db", tmp_path / "sft.jsonl", dedup=False, limit=3, val_fraction=0.5)
+    assert result.stats["sessions"]["val"] == 0 and result.examples == 3   # one session: no split, no val share
+    assert result.stats["examples"]["left_out"] == {"past filter.limit": 1}
+
+
+def test_a_run_that_writes_no_validation_split_removes_an_earlier_one(graded_db, tmp_path):
+    out = tmp_path / "sft.jsonl"
+    filter_traces(graded_db, out, dedup=False, val_fraction=0.25)
+    assert (tmp_path / "val.jsonl").is_file()
+    again = filter_traces(graded_db, out, dedup=False, val_fraction=0.25, limit=1, overwrite=True)
+    assert again.outputs == (out,) and not (tmp_path / "val.jsonl").exists()
+    assert again.notes == (f"removed {tmp_path / 'val.jsonl'}: an earlier run's validation split; this run wrote none",)
+
+
 def test_the_validation_split_never_shares_a_session(graded_db, tmp_path):
     out = tmp_path / "sft.jsonl"
     result = filter_traces(graded_db, out, dedup=False, val_fraction=0.2, seed=5)
