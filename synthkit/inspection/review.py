@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from synthkit.errors import SynthkitError
-from synthkit.filtering.examples import build_examples
+from synthkit.filtering.examples import as_chat, build_examples
 from synthkit.filtering.select import candidates, score_failure
 from synthkit.filtering.spec import FilterSpec, spec_from_config
 from synthkit.inspection.views import QueryOptions, index_for, scores
@@ -227,7 +227,7 @@ def render(run: FilterRun, shown: Sequence[Shown], heading: str, max_chars: int)
         if item.example is None:
             lines.append("   (no example could be built from this session)")
             continue
-        messages = item.example.get("messages") or []
+        messages = as_chat(item.example).get("messages") or []  # a prompt-completion line too
         lines.append(f"   example, {len(messages)} messages:")
         for message in messages:
             calls = " ".join(f"→ {c.get('function', {}).get('name')}({c.get('function', {}).get('arguments')})"

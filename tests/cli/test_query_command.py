@@ -145,6 +145,14 @@ def test_review_shows_kept_examples_with_scores_and_reasoning(run_cli, project):
     assert run_cli("review", f"review.run={run_dir}", "review.n=3", "review.seed=5").exit_code == 0
 
 
+def test_review_shows_prompt_completion_examples_as_their_chats(run_cli, project):
+    folder, _ = project
+    filter_run(run_cli, folder, "filter.format=prompt_completion")
+    result = run_cli("review", "review.n=1")
+    assert result.exit_code == 0, result.err
+    assert "example, 0 messages" not in result.out and "assistant: → interact(" in result.out
+
+
 def test_review_of_rejected_sessions_nearest_the_threshold_first(run_cli, project):
     folder, _ = project
     run_dir = filter_run(run_cli, folder)
