@@ -68,7 +68,7 @@ def filter_into(run_dir: Path, db_path: Path, spec: FilterSpec) -> tuple[FilterR
     for line in summary_lines(stats):
         log.info(line)
     for path in result.outputs:
-        log.info("wrote %s", path)
+        log.info("wrote %s", path.resolve())
     for note in result.notes:
         log.warning(note)
     outcome = {"sessions_seen": stats["sessions"]["seen"], "sessions_kept": stats["sessions"]["kept"],

@@ -122,12 +122,12 @@ def test_rerun_from_another_folder_runs_where_the_run_was_made(run_cli, project,
     assert first.exit_code == 0, first.err
     (original,) = run_dirs(project)
     elsewhere = tmp_path_factory.mktemp("elsewhere")
-    again = run_cli("rerun", str(original), cwd=elsewhere)
+    again = run_cli("rerun", str(original), "filter.output=again.jsonl", cwd=elsewhere)
     assert again.exit_code == 0, again.err
     assert f"synthkit rerun: in {project}, where the run was made" in again.err
-    (replayed,) = [d for d in run_dirs(project) if d != original]   # beside the original
-    assert (replayed / "sft.jsonl").read_bytes() == (original / "sft.jsonl").read_bytes()
-    assert not list(elsewhere.iterdir())
+    assert f"wrote {project / 'again.jsonl'}" in again.out   # an added relative path: from there too
+    assert (project / "again.jsonl").read_bytes() == (original / "sft.jsonl").read_bytes()
+    assert len(run_dirs(project)) == 2 and not list(elsewhere.iterdir())   # the new run beside the original
 
 
 def test_rerun_of_a_run_whose_folder_is_gone_runs_here_and_says_so(run_cli, project):
