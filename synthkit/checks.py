@@ -29,17 +29,63 @@ def only(node: DictConfig, keys: set[str] | frozenset[str]) -> None:
         raise SynthkitError(f"{name(node, unknown[0])} is not a known key (keys: {', '.join(sorted(keys))})")
 
 
+def _has_credentials(value: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:
+        return False
+    return bool(parts.username or parts.password
+                or re.search(r"key|token|secret|sig|auth", parts.query, re.IGNORECASE))
+
+
 def no_credentials(node: DictConfig, key: str, variable: str | None = None) -> None:
     """A URL with credentials in it would be stored with the run's config and results: the key
     belongs in an environment variable (`variable`, or the one named by `api_key_env`)."""
     value = node[key]
     if value is None:
         return
-    parts = urllib.parse.urlsplit(str(value))
-    if parts.username or parts.password or re.search(r"key|token|secret|sig|auth", parts.query, re.IGNORECASE):
+    if _has_credentials(str(value)):
         where = variable or f"an environment variable named by {name(node, 'api_key_env')}"
         raise SynthkitError(f"{name(node, key)} carries credentials (user:password@ or a key in the query), which "
                             f"would be stored with the run: pass the key in {where}")
+
+
+_SECRET_KEY = re.compile(r"(api_?key|token|secret|password)$", re.IGNORECASE)
+_SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|gsk_[A-Za-z0-9]{16,}|xai-[A-Za-z0-9]{16,})")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+KEYS_FROM_ENVIRONMENT = ("keys come only from environment variables (OPENAI_API_KEY, GROQ_API_KEY, "
+                         "ANTHROPIC_API_KEY, or the one api_key_env names)")
+
+
+def override_secret(override: str) -> str | None:
+    """What is wrong with a command-line override that would put a secret in the run's saved
+    config (Hydra writes the overrides to disk before any command sees them), or None."""
+    key, equals, value = override.partition("=")
+    key = key.lstrip("+~")
+    if not equals:
+        return None
+    if _SECRET_KEY.search(key.rsplit(".", 1)[-1]):
+        return f"{key}: a secret on the command line would be saved with the run; {KEYS_FROM_ENVIRONMENT}"
+    if _SECRET_VALUE.search(value):
+        return f"{key}: the value looks like an API key, which would be saved with the run; {KEYS_FROM_ENVIRONMENT}"
+    if key.endswith("api_key_env") and value not in ("", "null") and not all(
+            _VARIABLE.fullmatch(v.strip()) for v in value.split(",")):
+        return f"{key} names an environment variable (letters, digits and _), not {value[:8]!r}..."
+    if _has_credentials(value):
+        return f"{key} carries credentials (user:password@ or a key in the query), which would be saved " \
+               f"with the run; {KEYS_FROM_ENVIRONMENT}"
+    return None
+
+
+def variable_name(node: DictConfig, key: str) -> str | None:
+    """The name of an environment variable (`api_key_env`), never a key pasted in its place."""
+    value = node[key]
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _VARIABLE.fullmatch(value):
+        raise SynthkitError(f"{name(node, key)} names an environment variable (letters, digits and _), "
+                            "not a key or anything else")
+    return value
 
 
 def flag(node: DictConfig, key: str) -> bool:

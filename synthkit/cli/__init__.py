@@ -106,12 +106,26 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2)
     from synthkit.cli.app import run_command
 
-    # argparse (Hydra's) cannot take -m after an override: `filter=none -m a=1,2` works too
-    flags = [a for a in rest if a in ("-m", "--multirun")]
-    overrides = [a for a in rest if a not in flags]
+    flags, overrides = split_flags(name, rest)
     if command.output_key and _sets(overrides, command.output_key) and not _sets(overrides, "rundir"):
         overrides.insert(0, "rundir=experiment")  # what it writes gets a run directory and a manifest
     run_command(command, [*flags, *overrides])
+
+
+def split_flags(name: str, args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Hydra's sweep flag and the overrides, each override checked for secrets before Hydra
+    writes them to disk."""
+    from synthkit.checks import override_secret
+
+    # argparse (Hydra's) cannot take -m after an override: `filter=none -m a=1,2` works too
+    flags = [a for a in args if a in ("-m", "--multirun")]
+    overrides = [a for a in args if a not in flags]
+    for override in overrides:
+        problem = override_secret(override)
+        if problem:
+            print(f"synthkit {name}: error: {problem}", file=sys.stderr)
+            raise SystemExit(2)
+    return flags, overrides
 
 
 def _sets(overrides: Sequence[str], key: str) -> bool:

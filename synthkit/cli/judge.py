@@ -37,10 +37,10 @@ def options_from(cfg: DictConfig) -> JudgeOptions:
     model = j.model if j.model is None else checks.text(j, "model")
     if model is not None and not model.strip():
         raise SynthkitError("judge.model is empty (judge=none grades code criteria only)")
-    for key in ("api_base", "api_key_env"):
-        if j[key] is not None:
-            checks.text(j, key)
+    if j.api_base is not None:
+        checks.text(j, "api_base")
     checks.no_credentials(j, "api_base")
+    api_key_env = checks.variable_name(j, "api_key_env")
     dask = checks.mapping(j, "dask")
     settings = None if model is None else JudgeSettings(
         model=model, api_base=j.api_base, temperature=number(j, "temperature", positive=False, optional=True),
@@ -48,7 +48,7 @@ def options_from(cfg: DictConfig) -> JudgeOptions:
         max_retries=number(j, "max_retries", integer=True, positive=False),
         concurrency=number(j, "concurrency", integer=True), system_prompt=flag(j, "system_prompt"),
         json_schema=None if j.json_schema is None else flag(j, "json_schema"),
-        api_key_env=j.api_key_env, placeholder_key=flag(j, "placeholder_key"))
+        api_key_env=api_key_env, placeholder_key=flag(j, "placeholder_key"))
     return JudgeOptions(
         settings=settings, batch_size=number(j, "batch_size", integer=True, optional=True),
         workers=number(j, "workers", integer=True), backend=checks.choice(j, "backend", BACKENDS),

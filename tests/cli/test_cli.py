@@ -101,6 +101,40 @@ def test_read_only_commands_have_no_sweeps(run_cli, synth_ai_db, tmp_path):
     assert tree(tmp_path) == before
 
 
+KEY = "sk-proj-" + "a1B2" * 10
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (("judge", "-m", f"+judge.api_key={KEY},x"), "judge.api_key: a secret on the command line"),
+    (("pipeline", "-m", "eval.seeds=[0]", f"+policy.api_key={KEY}"), "policy.api_key: a secret on the command line"),
+    (("judge", f"judge.model=openai/{KEY}"), "judge.model: the value looks like an API key"),
+    (("judge", f"judge.api_key_env={KEY}"), "judge.api_key_env: the value looks like an API key"),
+    (("judge", "judge.api_key_env=my-key-1234"), "judge.api_key_env names an environment variable"),
+    (("filter", "-m", "+filter.token=abc"), "filter.token: a secret on the command line"),
+    (("eval", "policy=litellm", "policy.api_base=http://me:pw@127.0.0.1:9/v1"), "policy.api_base carries credentials"),
+    (("rerun", "nowhere", f"+judge.api_key={KEY}"), "not a run directory"),
+])
+def test_a_secret_on_the_command_line_is_refused_before_anything_is_written(run_cli, tmp_path, args, fragment):
+    shutil.copy(SYNTH_AI_DB, tmp_path / "traces.db")
+    before = tree(tmp_path)
+    result = run_cli(*args, "db.path=traces.db") if args[0] != "rerun" else run_cli(*args)
+    assert_one_line_error(result, fragment)
+    assert tree(tmp_path) == before and KEY not in result.err
+
+
+def test_api_key_env_from_a_config_file_must_name_a_variable():
+    from omegaconf import OmegaConf
+
+    from synthkit import checks
+    from synthkit.errors import SynthkitError
+
+    node = OmegaConf.create({"judge": {"api_key_env": "MY_KEY", "other": "sk-x y"}}).judge
+    assert checks.variable_name(node, "api_key_env") == "MY_KEY"
+    node.api_key_env = "sk-abc-def"
+    with pytest.raises(SynthkitError, match="judge.api_key_env names an environment variable"):
+        checks.variable_name(node, "api_key_env")
+
+
 def test_an_unknown_key_is_refused_by_hydra(run_cli, synth_ai_db, tmp_path):
     result = run_cli("info", f"db.path={synth_ai_db}", "colour=red")
     assert result.exit_code == 1

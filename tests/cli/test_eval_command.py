@@ -181,7 +181,13 @@ def test_ctrl_c_keeps_every_finished_episode(tmp_path):
                                text=True)
     db = tmp_path / "t.db"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not db.exists() or count(db, "session_traces") < 2):
+    def recorded() -> int:  # the file exists a moment before its tables do
+        try:
+            return count(db, "session_traces") if db.exists() else 0
+        except sqlite3.OperationalError:
+            return 0
+
+    while time.monotonic() < deadline and recorded() < 2:
         time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)

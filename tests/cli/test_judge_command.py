@@ -91,7 +91,8 @@ def test_a_dry_run_writes_only_its_run_directory(run_cli, project, server):
     (("judge.refresh=yes",), "judge.refresh must be true or false, not 'yes'"),
     (("judge.splits=train",), "judge.splits must be a list"),
     (("rubrics.select=nothing_matches",), "no rubric selected by 'nothing_matches'"),
-    (("+judge.api_key=sk-leak",), "judge.api_key is not a judge key; provider keys come only from environment"),
+    (("+judge.api_key=sk-leak",), "judge.api_key: a secret on the command line would be saved with the run; "
+     "keys come only from environment variables"),
     (("judge.model=",), "judge.model is empty"),
     (("judge.api_base=http://user:pw@127.0.0.1:9/v1",), "judge.api_base carries credentials"),
     (("judge.api_base='http://127.0.0.1:9/v1?api_key=sk-leak'",), "judge.api_base carries credentials"),
