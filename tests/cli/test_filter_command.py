@@ -140,6 +140,15 @@ def test_rerun_of_a_run_whose_folder_is_gone_runs_here_and_says_so(run_cli, proj
     assert "the run was made in /gone/project, which is gone; running here" in again.err
 
 
+def test_rerun_can_sweep(run_cli, project):
+    assert run_cli("filter", "db.path=traces.db", "filter=none", "filter.dedup=false").exit_code == 0
+    (original,) = run_dirs(project)
+    swept = run_cli("rerun", str(original), "-m", "filter.min_judge_scores.primary=0.1,0.5")
+    assert swept.exit_code == 0, swept.err
+    (root,) = (project / "experiments" / "filter").glob("multirun_*")
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["0", "1"]
+
+
 def test_rerun_of_something_else_is_one_line(run_cli, project):
     assert_one_line_error(run_cli("rerun", str(project)), "is not a run directory")
     assert_one_line_error(run_cli("rerun"), "usage: synthkit rerun <run dir>")
