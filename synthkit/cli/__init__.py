@@ -8,6 +8,7 @@ Command modules are imported only when their command runs, so `synthkit --help` 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -77,7 +78,13 @@ def console() -> None:
     from synthkit.providers import own_process
 
     own_process()
+    signal.signal(signal.SIGTERM, _terminated)
     main()
+
+
+def _terminated(signum: int, frame: object) -> None:
+    # As after Ctrl-C: temporary files are removed and the manifest says the run was interrupted
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -34,6 +35,14 @@ log = logging.getLogger("synthkit")
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _hydra_message(exc: BaseException) -> str:
+    """Hydra's message on one line, without its indented details (`full_key: ...`)."""
+    parts = [str(exc), str(exc.__cause__) if isinstance(exc.__cause__, OmegaConfBaseException) else ""]
+    lines = [line.strip() for part in parts for line in part.split("Config search path:")[0].splitlines()
+             if line.strip() and not line.startswith(" ")]
+    return " ".join(dict.fromkeys(lines)) or type(exc).__name__
 
 
 def _fail(command: Command, message: str, exit_code: int, run_dir: Path | None) -> None:
@@ -123,12 +132,22 @@ def run_command(command: Command, argv: Sequence[str]) -> None:
     failed_jobs: list[int] = []
     app = hydra.main(version_base="1.3", config_path=str(default_dir("conf")),
                      config_name=command.name)(_task(command, failed_jobs))
-    saved = sys.argv
+    saved, full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = [f"synthkit {command.name}", *argv]
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing, so its errors become one line
     try:
         app()
+    except (HydraException, OmegaConfBaseException) as exc:  # an unknown key or group, a bad override
+        _fail(command, _hydra_message(exc), 2, None)
+    except OSError as exc:  # the run directory cannot be made (a read-only folder, say)
+        where = Path(exc.filename).absolute() if exc.filename else "the run directory"
+        _fail(command, f"cannot write {where}: {exc.strerror or exc}", 2, None)
     finally:
         sys.argv = saved
+        if full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full_error
     if failed_jobs:
         print(f"synthkit {command.name}: error: {len(failed_jobs)} sweep job(s) failed; the sweep summary "
               "says which", file=sys.stderr)

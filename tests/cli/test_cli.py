@@ -135,10 +135,16 @@ def test_api_key_env_from_a_config_file_must_name_a_variable():
         checks.variable_name(node, "api_key_env")
 
 
-def test_an_unknown_key_is_refused_by_hydra(run_cli, synth_ai_db, tmp_path):
-    result = run_cli("info", f"db.path={synth_ai_db}", "colour=red")
-    assert result.exit_code == 1
-    assert "Key 'colour' is not in struct" in result.err and "Traceback" not in result.err
+@pytest.mark.parametrize(("args", "fragment"), [
+    (("info", "colour=red"), "Could not override 'colour'. To append to your config use +colour=red "
+                             "Key 'colour' is not in struct"),
+    (("filter", "filter=nope"), "In 'filter': Could not find 'filter/nope' Available options in 'filter': "
+                                "expert high initial none standard"),
+    (("filter", "filter.min_judge_scores=[1"), "no viable alternative at input '[1'"),
+    (("filter", "hydra.run.dir=/proc/synthkit-run"), "cannot write /proc/synthkit-run"),
+])
+def test_what_hydra_refuses_is_one_line_too(run_cli, synth_ai_db, tmp_path, args, fragment):
+    assert_one_line_error(run_cli(*args, f"db.path={synth_ai_db}"), f"synthkit {args[0]}: error: {fragment}")
     assert not (tmp_path / "experiments").exists()
 
 

@@ -198,6 +198,30 @@ def test_a_session_example_from_the_messages_table_keeps_one_system_prompt(synth
         assert "system" not in roles[roles.index("user"):] and roles[-1] == "assistant"
 
 
+def test_a_terminated_filter_leaves_no_partial_file(graded_db, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys, time\n"
+              "import synthkit.filtering.export as export\n"
+              "export.count_tokens = lambda example: time.sleep(0.2) or 1   # slow enough to be caught\n"
+              "from synthkit.cli import console\n"
+              f"sys.argv = ['synthkit', 'filter', 'db.path={graded_db}', 'filter=none', 'filter.dedup=false']\n"
+              "console()\n")
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.rglob(".sft.jsonl.*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "synthkit filter: interrupted" in err, err
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("sft.jsonl"))
+    (manifest,) = tmp_path.rglob("manifest.json")
+    assert json.loads(manifest.read_text())["status"] == "interrupted"
+
+
 def test_filtering_imports_neither_pandas_nor_the_judging_stack(tmp_path):
     import subprocess
     import sys
