@@ -53,28 +53,30 @@ def val_path(output: Path) -> Path:
 
 
 class _Sink:
-    """One output file written under a temporary name, renamed into place by `commit`."""
+    """One output file written under a temporary name (opened at the first line), renamed into
+    place by `commit`."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.handle = None
         self.lines = 0
-        if path is not None:
-            self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            self.handle = self.tmp.open("w", encoding="utf-8", newline="\n")
+        self.tmp = None if path is None else path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
     def write(self, line: str) -> None:
         self.lines += 1
-        if self.handle is not None:
-            self.handle.write(line)
+        if self.tmp is None:
+            return
+        if self.handle is None:
+            try:
+                self.handle = self.tmp.open("w", encoding="utf-8", newline="\n")
+            except OSError as exc:
+                raise SynthkitError(f"filter.output: cannot write in {self.tmp.parent}: {exc.strerror}") from None
+        self.handle.write(line)
 
     def commit(self) -> Path | None:
         if self.handle is None:
             return None
         self.handle.close()
-        if not self.lines:
-            self.tmp.unlink()
-            return None
         os.replace(self.tmp, self.path)
         return self.path
 
@@ -191,7 +193,7 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
     and with `collect` lists every kept session with its scores (memory grows with them)."""
     outputs = check_outputs(db_path, spec, output)
     old_val = None if output is None else val_path(output)
-    with TraceStore.open(db_path) as store:
+    with TraceStore.open(db_path) as store, store.reading():
         selected = select_sessions(store, spec)
         keys = spec.score_keys()
         versions = _rubric_versions(selected, keys)

@@ -200,14 +200,15 @@ class TraceStore:
         self.close()
 
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[None]:
+    def reading(self) -> Iterator[None]:
+        """A DB damaged inside is found only when its pages are read: one clear error then."""
         try:
             yield
         except sqlite3.DatabaseError as exc:
             raise TraceDBError(f"cannot read {self.path}: {exc}") from None
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> Iterator[sqlite3.Row]:
-        with self._reading():
+        with self.reading():
             yield from self._conn.execute(sql, params)
 
     # -- summaries ---------------------------------------------------------------------------
@@ -219,12 +220,12 @@ class TraceStore:
     def count(self, table: str) -> int:
         if not self.table_exists(table):
             return 0
-        with self._reading():
+        with self.reading():
             return self._conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
 
     def count_lm_calls(self) -> int:
         """Call records across LM call events; an event without records counts as one call."""
-        with self._reading():
+        with self.reading():
             return self._conn.execute(
                 "SELECT coalesce(sum(CASE WHEN json_valid(call_records) "
                 "THEN json_array_length(call_records) ELSE 1 END), 0) "
@@ -232,7 +233,7 @@ class TraceStore:
 
     def count_sessions(self, selection: Selection = Selection()) -> int:
         where, params = selection.where()
-        with self._reading():
+        with self.reading():
             return self._conn.execute(f"SELECT count(*) FROM session_traces{where}", params).fetchone()[0]
 
     def metadata_values(self, key: str) -> list[tuple[Any, int]]:

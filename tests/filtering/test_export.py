@@ -198,6 +198,20 @@ def test_a_session_example_from_the_messages_table_keeps_one_system_prompt(synth
         assert "system" not in roles[roles.index("user"):] and roles[-1] == "assistant"
 
 
+def test_a_folder_that_cannot_be_written_is_one_clear_error(graded_db):
+    with pytest.raises(SynthkitError, match="filter.output: cannot write in /sys: "):
+        filter_traces(graded_db, "/sys/synthkit-sft.jsonl")
+
+
+def test_a_db_damaged_inside_is_one_clear_error(graded_db):
+    data = bytearray(graded_db.read_bytes())
+    assert len(data) > 60_000
+    data[20_000:50_000] = b"\xff" * 30_000   # the header and schema stay readable
+    graded_db.write_bytes(bytes(data))
+    with pytest.raises(SynthkitError, match=f"cannot read {graded_db}: "):
+        filter_traces(graded_db)
+
+
 def test_a_terminated_filter_leaves_no_partial_file(graded_db, tmp_path):
     import signal
     import subprocess
