@@ -114,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     from synthkit.cli.app import run_command
 
     flags, overrides = split_flags(name, rest)
+    if command.writes_run_dir and "rundir=none" in overrides:
+        print(f"synthkit {name}: error: rundir=none: {name} writes outputs, and a run that writes gets a run "
+              f"directory (experiments/{name}/<time>/) with its manifest", file=sys.stderr)
+        raise SystemExit(2)
     if command.output_key and _sets(overrides, command.output_key) and not _sets(overrides, "rundir"):
         overrides.insert(0, "rundir=experiment")  # what it writes gets a run directory and a manifest
     run_command(command, [*flags, *overrides])

@@ -149,6 +149,6 @@ def run_command(command: Command, argv: Sequence[str]) -> None:
         else:
             os.environ["HYDRA_FULL_ERROR"] = full_error
     if failed_jobs:
-        print(f"synthkit {command.name}: error: {len(failed_jobs)} sweep job(s) failed; the sweep summary "
-              "says which", file=sys.stderr)
+        print(f"synthkit {command.name}: error: {len(failed_jobs)} sweep job(s) failed; the manifest.json of "
+              "each job says why", file=sys.stderr)
         raise SystemExit(max(failed_jobs))

@@ -122,6 +122,14 @@ def test_a_secret_on_the_command_line_is_refused_before_anything_is_written(run_
     assert tree(tmp_path) == before and KEY not in result.err
 
 
+def test_a_command_that_writes_always_gets_a_run_directory(run_cli, tmp_path):
+    shutil.copy(SYNTH_AI_DB, tmp_path / "traces.db")
+    before = tree(tmp_path)
+    assert_one_line_error(run_cli("filter", "db.path=traces.db", "rundir=none"),
+                          "synthkit filter: error: rundir=none: filter writes outputs")
+    assert tree(tmp_path) == before
+
+
 def test_api_key_env_from_a_config_file_must_name_a_variable():
     from omegaconf import OmegaConf
 

@@ -90,7 +90,7 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(run_cli, project):
     assert result.exit_code == 2
     assert result.err.strip().splitlines() == [
         "synthkit filter: error: job 1: filter.min_judge_scores.primary must be a number between 0 and 1, not nan",
-        "synthkit filter: error: 1 sweep job(s) failed; the sweep summary says which"]
+        "synthkit filter: error: 1 sweep job(s) failed; the manifest.json of each job says why"]
     (root,) = (project / "experiments" / "filter").glob("multirun_*")
     with (root / "sweep_summary.csv").open() as handle:
         rows = list(csv.DictReader(handle))
