@@ -74,7 +74,7 @@ def filter_into(run_dir: Path, db_path: Path, spec: FilterSpec) -> tuple[FilterR
     outcome = {"sessions_seen": stats["sessions"]["seen"], "sessions_kept": stats["sessions"]["kept"],
                "examples": stats["examples"]["written"], "tokens": stats["examples"]["tokens"],
                "judge_models": [stats["judge_model"]] if stats["judge_model"] else [],
-               "rubric_versions": stats["rubric_versions"], "outputs": [str(p) for p in files]}
+               "rubric_versions": stats["rubric_versions"], "outputs": [str(p.resolve()) for p in files]}
     return result, outcome
 
 

@@ -127,6 +127,8 @@ def test_rerun_from_another_folder_runs_where_the_run_was_made(run_cli, project,
     assert f"synthkit rerun: in {project}, where the run was made" in again.err
     assert f"wrote {project / 'again.jsonl'}" in again.out   # an added relative path: from there too
     assert (project / "again.jsonl").read_bytes() == (original / "sft.jsonl").read_bytes()
+    (replayed,) = [d for d in run_dirs(project) if d != original]
+    assert str(project / "again.jsonl") in json.loads((replayed / "manifest.json").read_text())["outputs"]
     assert len(run_dirs(project)) == 2 and not list(elsewhere.iterdir())   # the new run beside the original
 
 
