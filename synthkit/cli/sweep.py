@@ -80,7 +80,10 @@ def summarise(root: Path) -> list[Path]:
     if swept:
         from synthkit.filtering.plots import plot_sweep
 
-        plotted = plot_sweep(rows, swept[0], swept[1:], root / PLOT_NAME)
+        numeric = [key for key in swept if all(isinstance(row.get(key), int | float)
+                                               and not isinstance(row.get(key), bool) for row in rows)]
+        x = (numeric or swept)[0]   # a threshold, when one was swept
+        plotted = plot_sweep(rows, x, [key for key in swept if key != x], root / PLOT_NAME)
         written += [plotted] if plotted else []
     return written
 

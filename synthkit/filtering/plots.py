@@ -44,14 +44,21 @@ def plot_scores(stats: Mapping[str, Any], path: Path) -> Path | None:
     return path
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def plot_sweep(rows: Sequence[Mapping[str, Any]], swept: str, others: Sequence[str], path: Path) -> Path | None:
-    """Kept sessions, examples, tokens and mean outcome reward against the first swept key;
-    one line per combination of the other swept keys (a cartesian sweep)."""
+    """Kept sessions, examples, tokens and mean outcome reward against one swept key (values
+    that are not all numbers, such as presets or DB paths, in the order of the jobs); one
+    line per combination of the other swept keys (a cartesian sweep)."""
+    values = [row.get(swept) for row in rows]
+    labels = [] if all(_number(v) for v in values) else list(dict.fromkeys(str(v) for v in values))
     lines: dict[str, list[tuple[float, Mapping[str, Any]]]] = {}
     for row in rows:
-        if isinstance(row.get(swept), int | float) and not isinstance(row.get(swept), bool):
-            label = ", ".join(f"{key}={row.get(key)}" for key in others)
-            lines.setdefault(label, []).append((row[swept], row))
+        label = ", ".join(f"{key}={row.get(key)}" for key in others)
+        x = labels.index(str(row.get(swept))) if labels else row[swept]
+        lines.setdefault(label, []).append((x, row))
     if not lines:
         return None
     figure = _figure(figsize=(9, 6))
@@ -70,6 +77,8 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], swept: str, others: Sequence[s
         axes[0, 0].legend(fontsize=7)
     for axis in axes[1]:
         axis.set_xlabel(swept)
+        if labels:
+            axis.set_xticks(range(len(labels)), labels, rotation=20, fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100, metadata={"Software": None})
     return path

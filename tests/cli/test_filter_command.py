@@ -84,6 +84,16 @@ def test_a_sweep_summarises_every_job_even_one_that_kept_nothing(run_cli, projec
     assert "| 4 | 0.8 | 0 |" in markdown
 
 
+def test_a_sweep_over_presets_is_plotted_in_job_order(run_cli, project):
+    result = run_cli("filter", "db.path=traces.db", "-m", "filter=initial,standard,high")
+    assert result.exit_code == 0, result.err
+    (root,) = (project / "experiments" / "filter").glob("multirun_*")
+    assert (root / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    with (root / "sweep_summary.csv").open() as handle:
+        assert [(r["filter"], r["sessions_kept"]) for r in csv.DictReader(handle)] == [
+            ("initial", "3"), ("standard", "1"), ("high", "0")]
+
+
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(run_cli, project):
     result = run_cli("filter", "db.path=traces.db", "filter=none", "filter.plot=false", "-m",
                      "filter.min_judge_scores.primary=0.3,nan,0.6")
