@@ -54,7 +54,7 @@ _SECRET_KEY = re.compile(r"(api_?key|token|secret|password)$", re.IGNORECASE)
 _SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|gsk_[A-Za-z0-9]{16,}|xai-[A-Za-z0-9]{16,})")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 KEYS_FROM_ENVIRONMENT = ("keys come only from environment variables (OPENAI_API_KEY, GROQ_API_KEY, "
-                         "ANTHROPIC_API_KEY, or the one api_key_env names)")
+                         "ANTHROPIC_API_KEY, ENVIRONMENT_API_KEY for a task app, or the one api_key_env names)")
 
 
 def override_secret(override: str) -> str | None:

@@ -146,7 +146,7 @@ LITELLM = ("policy=litellm", "policy.api_base=http://127.0.0.1:9/v1")
     (("task.url=http://127.0.0.1:9", *LITELLM), "task app http://127.0.0.1:9 did not answer GET /health: ConnectError"),
     (("task.url=ftp://x", *LITELLM), "task.url must be an http(s) URL"),
     (("task.url=http://u:p@127.0.0.1:9", *LITELLM), "task.url carries credentials"),
-    (('task.url="http://127.0.0.1:9/?token=abc"', *LITELLM), "pass the key in ENVIRONMENT_API_KEY"),
+    (('task.url="http://127.0.0.1:9/?token=abc"', *LITELLM), "ENVIRONMENT_API_KEY for a task app"),
     (("policy=scripted",), "task=taskapp plays with the app's own policy: use policy=litellm"),
     (("policy=litellm",), "task=taskapp needs policy.inference_url"),
 ])
