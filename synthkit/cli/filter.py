@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from synthkit import checks
 from synthkit.errors import RunFinishedWithErrors
+from synthkit.filtering import plotter
 from synthkit.filtering.export import FilterResult, run_filter
 from synthkit.filtering.spec import FilterSpec, spec_from_config
 
@@ -56,14 +57,14 @@ def filter_into(run_dir: Path, db_path: Path, spec: FilterSpec) -> tuple[FilterR
     """Filter `db_path` into `run_dir` (the SFT file, stats.json, the plot) and say what was
     written; the result part is what the manifest keeps."""
     output = output_path(run_dir, spec)
+    if spec.plot:
+        plotter.start()  # matplotlib loads in another process while this one filters
     result: FilterResult = run_filter(db_path, spec, output)
     stats = result.stats
     (run_dir / STATS).write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     files = [*result.outputs, run_dir / STATS]
     if spec.plot:
-        from synthkit.filtering.plots import plot_scores
-
-        plotted = plot_scores(stats, run_dir / PLOT)
+        plotted = plotter.draw("scores", stats, path=run_dir / PLOT)
         files += [plotted] if plotted else []
     for line in summary_lines(stats):
         log.info(line)

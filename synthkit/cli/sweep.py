@@ -78,12 +78,12 @@ def summarise(root: Path) -> list[Path]:
     (root / MARKDOWN_NAME).write_text(_markdown(rows, columns), encoding="utf-8")
     written.append(root / MARKDOWN_NAME)
     if swept:
-        from synthkit.filtering.plots import plot_sweep
+        from synthkit.filtering import plotter
 
         numeric = [key for key in swept if all(isinstance(row.get(key), int | float)
                                                and not isinstance(row.get(key), bool) for row in rows)]
         x = (numeric or swept)[0]   # a threshold, when one was swept
-        plotted = plot_sweep(rows, x, [key for key in swept if key != x], root / PLOT_NAME)
+        plotted = plotter.draw("sweep", rows, x, [key for key in swept if key != x], path=root / PLOT_NAME)
         written += [plotted] if plotted else []
     return written
 
