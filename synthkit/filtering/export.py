@@ -192,7 +192,7 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
     """Select, build and write (no files when `output` is None); the result says what and why,
     and with `collect` lists every kept session with its scores (memory grows with them)."""
     outputs = check_outputs(db_path, spec, output)
-    old_val = None if output is None else val_path(output)
+    pair = {} if output is None else {output: "training file", val_path(output): "validation split"}
     with TraceStore.open(db_path) as store, store.reading():
         selected = select_sessions(store, spec)
         keys = spec.score_keys()
@@ -236,17 +236,16 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
                 tokens[item.part] += count
                 longest = max(longest, count)
             written = [p for p in (sinks["train"].commit(), sinks["val"].commit()) if p is not None]
-            replaced = []
-            if written and old_val is not None and old_val not in written and old_val.is_file():
-                old_val.unlink()  # allowed by filter.overwrite (checked before anything was written)
-                replaced = [old_val]
+            # an earlier run's file never stays beside this run's: a session could be in both
+            removed = [path for path in pair if written and path not in written and path.is_file()]
+            for path in removed:
+                path.unlink()  # allowed by filter.overwrite (checked before anything was written)
         except BaseException:
             for sink in sinks.values():
                 sink.discard()
             raise
     stats = _stats(spec, selected, read, sinks, tokens, longest, left_out, written_by, limit.reached, versions)
-    notes = [f"removed {path}: an earlier run's validation split; this run wrote none"
-             for path in replaced]
+    notes = [f"removed {path}: an earlier run's {pair[path]}; this run wrote none" for path in removed]
     notes += [f"nothing written: {path} is left as it was"
               for path in outputs if path.is_file() and path not in written]
     return FilterResult(tuple(kept or ()), stats, tuple(written), tuple(notes))

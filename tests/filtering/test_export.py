@@ -117,6 +117,15 @@ def test_a_run_that_writes_no_validation_split_removes_an_earlier_one(graded_db,
     assert again.notes == (f"removed {tmp_path / 'val.jsonl'}: an earlier run's validation split; this run wrote none",)
 
 
+def test_a_run_that_writes_only_a_validation_split_removes_an_earlier_training_file(graded_db, tmp_path):
+    out, val = tmp_path / "sft.jsonl", tmp_path / "val.jsonl"
+    filter_traces(graded_db, out, dedup=False, val_fraction=0.5)
+    # every session holds the same conversation: deduplicated, only the first kept one (in val) gives examples
+    again = filter_traces(graded_db, out, val_fraction=0.5, seed=7, overwrite=True)
+    assert again.outputs == (val,) and not out.exists()
+    assert again.notes == (f"removed {out}: an earlier run's training file; this run wrote none",)
+
+
 def test_the_validation_split_never_shares_a_session(graded_db, tmp_path):
     out = tmp_path / "sft.jsonl"
     result = filter_traces(graded_db, out, dedup=False, val_fraction=0.2, seed=5)
