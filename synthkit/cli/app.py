@@ -45,6 +45,16 @@ def _hydra_message(exc: BaseException) -> str:
     return " ".join(dict.fromkeys(lines)) or type(exc).__name__
 
 
+def _failure(exc: Exception) -> tuple[str, int]:
+    """What a failed command says, and its exit code."""
+    if isinstance(exc, SynthkitError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, OSError):  # what the machine refused (a full disk, a connection): not a bug
+        reason = str(exc.strerror or exc)
+        return (f"{reason}: {exc.filename}" if exc.filename else reason), 1
+    return f"config: {_first_line(exc)}", 2
+
+
 def _fail(command: Command, message: str, exit_code: int, run_dir: Path | None) -> None:
     if run_dir is not None:
         _discard(run_dir)
@@ -80,9 +90,11 @@ def _task(command: Command, failed_jobs: list[int]):
         started_at = datetime.now(UTC)
         try:
             result: dict[str, Any] | None = command.load()(cfg)
-        except (SynthkitError, OmegaConfBaseException) as exc:
-            message = str(exc) if isinstance(exc, SynthkitError) else f"config: {_first_line(exc)}"
-            code = exc.exit_code if isinstance(exc, SynthkitError) else 2
+        except BrokenPipeError:  # the reader went away (`synthkit query | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(1) from None
+        except (SynthkitError, OmegaConfBaseException, OSError) as exc:
+            message, code = _failure(exc)
             finished = isinstance(exc, RunFinishedWithErrors)
             if in_sweep and run_dir is not None:
                 write_manifest(run_dir, command.name, cfg, started_at,
@@ -98,9 +110,6 @@ def _task(command: Command, failed_jobs: list[int]):
                 log.info("run directory: %s", run_dir)
             print(f"synthkit {command.name}: error: {message}", file=sys.stderr)
             raise SystemExit(code) from None
-        except BrokenPipeError:  # the reader went away (`synthkit query | head`): stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise SystemExit(1) from None
         except KeyboardInterrupt:
             if run_dir is not None:
                 write_manifest(run_dir, command.name, cfg, started_at, "interrupted", None)
@@ -139,7 +148,7 @@ def run_command(command: Command, argv: Sequence[str]) -> None:
         app()
     except (HydraException, OmegaConfBaseException) as exc:  # an unknown key or group, a bad override
         _fail(command, _hydra_message(exc), 2, None)
-    except OSError as exc:  # the run directory cannot be made (a read-only folder, say)
+    except OSError as exc:  # Hydra's own: the run directory cannot be made (a read-only folder, say)
         where = Path(exc.filename).absolute() if exc.filename else "the run directory"
         _fail(command, f"cannot write {where}: {exc.strerror or exc}", 2, None)
     finally:

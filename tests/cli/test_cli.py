@@ -156,6 +156,19 @@ def test_what_hydra_refuses_is_one_line_too(run_cli, synth_ai_db, tmp_path, args
     assert not (tmp_path / "experiments").exists()
 
 
+def test_what_the_machine_refuses_inside_a_command_is_one_line_and_leaves_nothing(run_cli, synth_ai_db, tmp_path,
+                                                                                 monkeypatch):
+    import synthkit.cli.filter
+
+    def full_disk(cfg):
+        raise OSError(28, "No space left on device", "sft.jsonl")
+
+    monkeypatch.setattr(synthkit.cli.filter, "run", full_disk)
+    assert_one_line_error(run_cli("filter", f"db.path={synth_ai_db}"),
+                          "synthkit filter: error: No space left on device: sft.jsonl", code=1)
+    assert not (tmp_path / "experiments").exists()
+
+
 # -- import --------------------------------------------------------------------------------------
 
 def test_import_creates_the_db_and_a_run_directory(run_cli, tmp_path):
