@@ -8,6 +8,7 @@ taken as paths). Commands read their values through these functions instead.
 from __future__ import annotations
 
 import math
+import os
 import re
 import urllib.parse
 from typing import Any
@@ -50,11 +51,37 @@ def no_credentials(node: DictConfig, key: str, variable: str | None = None) -> N
                             f"would be stored with the run: pass the key in {where}")
 
 
-_SECRET_KEY = re.compile(r"(api_?key|token|secret|password)$", re.IGNORECASE)
-_SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|gsk_[A-Za-z0-9]{16,}|xai-[A-Za-z0-9]{16,})")
+# A config key named like a secret (api_key, auth-key, token, client_secret, password, ...)
+SECRET_NAME = re.compile(r"(^|[_-])((api|auth|access|secret|private|client)[_-]?key|token|secret|password|passwd"
+                         r"|authorization|credentials?)$", re.IGNORECASE)
+_SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|gsk_[A-Za-z0-9]{16,}|xai-[A-Za-z0-9]{16,})|\bBearer\s+\S")
+_MAP_KEY = re.compile(r"[{,]\s*['\"]?([\w.-]+)['\"]?\s*:")  # the keys of a map given as a value, {k: v}
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SWEEP = re.compile(r"^\w+\((.*)\)$")  # choice(a,b), range(...): Hydra's sweep functions
 KEYS_FROM_ENVIRONMENT = ("keys come only from environment variables (OPENAI_API_KEY, GROQ_API_KEY, "
                          "ANTHROPIC_API_KEY, ENVIRONMENT_API_KEY for a task app, or the one api_key_env names)")
+
+
+def _names_variable(value: str) -> bool:
+    """An environment variable's name: upper case as such names are, or one that is set. A key
+    pasted in its place (hf_..., ghp_..., most keys) is neither."""
+    return bool(_VARIABLE.fullmatch(value)) and (value.upper() == value or value in os.environ)
+
+
+def _items(value: str) -> list[str]:
+    """The values an override gives, unquoted: one, or a sweep's (`a,b`, `choice(a,b)`)."""
+    sweep = _SWEEP.match(value.strip())
+    items = [item.strip() for item in (sweep.group(1) if sweep else value).split(",")]
+    return [item[1:-1] if len(item) > 1 and item[0] == item[-1] and item[0] in "'\"" else item for item in items]
+
+
+def _plain(item: str) -> bool:
+    """A number, true, false or null: no secret, whatever the key's name (a criterion `token`)."""
+    try:
+        float(item)
+    except ValueError:
+        return item in ("true", "false", "null", "")
+    return True
 
 
 def override_secret(override: str) -> str | None:
@@ -64,13 +91,15 @@ def override_secret(override: str) -> str | None:
     key = key.lstrip("+~")
     if not equals:
         return None
-    if _SECRET_KEY.search(key.rsplit(".", 1)[-1]):
+    if (SECRET_NAME.search(key.rsplit(".", 1)[-1]) and not all(map(_plain, _items(value)))) \
+            or any(SECRET_NAME.search(k) for k in _MAP_KEY.findall(value)):
         return f"{key}: a secret on the command line would be saved with the run; {KEYS_FROM_ENVIRONMENT}"
     if _SECRET_VALUE.search(value):
         return f"{key}: the value looks like an API key, which would be saved with the run; {KEYS_FROM_ENVIRONMENT}"
-    if key.endswith("api_key_env") and value not in ("", "null") and not all(
-            _VARIABLE.fullmatch(v.strip()) for v in value.split(",")):
-        return f"{key} names an environment variable (letters, digits and _), not {value[:8]!r}..."
+    if key.endswith("api_key_env"):
+        if not all(item in ("", "null") or _names_variable(item) for item in _items(value)):
+            return f"{key} names an environment variable, such as OPENAI_API_KEY: upper case, or one that is set; " \
+                   "the value given is neither (a key would be saved with the run)"
     if _has_credentials(value):
         return f"{key} carries credentials (user:password@ or a key in the query), which would be saved " \
                f"with the run; {KEYS_FROM_ENVIRONMENT}"
@@ -82,9 +111,9 @@ def variable_name(node: DictConfig, key: str) -> str | None:
     value = node[key]
     if value is None:
         return None
-    if not isinstance(value, str) or not _VARIABLE.fullmatch(value):
-        raise SynthkitError(f"{name(node, key)} names an environment variable (letters, digits and _), "
-                            "not a key or anything else")
+    if not isinstance(value, str) or not _names_variable(value):
+        raise SynthkitError(f"{name(node, key)} names an environment variable, such as OPENAI_API_KEY: upper case, "
+                            "or one that is set; the value given is neither")
     return value
 
 

@@ -8,13 +8,14 @@ Command modules are imported only when their command runs, so `synthkit --help` 
 from __future__ import annotations
 
 import importlib
+import re
 import signal
 import sys
 from collections.abc import Sequence
 
 import attrs
 
-__all__ = ["COMMANDS", "Command", "main"]
+__all__ = ["COMMANDS", "Command", "arguments", "main"]
 
 
 @attrs.frozen
@@ -108,37 +109,41 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"synthkit: unknown command {name!r} (commands: {', '.join([*COMMANDS, 'rerun'])})",
               file=sys.stderr)
         raise SystemExit(2)
-    if not command.writes_run_dir and any(a in ("-m", "--multirun") for a in rest):
-        print(f"synthkit {name}: error: {name} reads only and has no sweeps (-m)", file=sys.stderr)
-        raise SystemExit(2)
     from synthkit.cli.app import run_command
 
-    flags, overrides = split_flags(name, rest)
-    if command.writes_run_dir and "rundir=none" in overrides:
-        print(f"synthkit {name}: error: rundir=none: {name} writes outputs, and a run that writes gets a run "
-              f"directory (experiments/{name}/<time>/) with its manifest", file=sys.stderr)
-        raise SystemExit(2)
-    if command.output_key and _sets(overrides, command.output_key) and not _sets(overrides, "rundir"):
-        overrides.insert(0, "rundir=experiment")  # what it writes gets a run directory and a manifest
-    run_command(command, [*flags, *overrides])
+    run_command(command, arguments(command, rest))
 
 
-def split_flags(name: str, args: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Hydra's sweep flag and the overrides, each override checked for secrets before Hydra
-    writes them to disk."""
+def arguments(command: Command, args: Sequence[str]) -> list[str]:
+    """What Hydra gets of a command line: its sweep flag, then the overrides, each checked for
+    secrets before Hydra writes them to disk; a command that writes always gets a run directory."""
     from synthkit.checks import override_secret
+
+    def refuse(message: str) -> None:
+        print(f"synthkit {command.name}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
     # argparse (Hydra's) cannot take -m after an override: `filter=none -m a=1,2` works too
     flags = [a for a in args if a in ("-m", "--multirun")]
     overrides = [a for a in args if a not in flags]
+    if flags and not command.writes_run_dir:
+        refuse(f"{command.name} reads only and has no sweeps (-m)")
     for override in overrides:
         problem = override_secret(override)
         if problem:
-            print(f"synthkit {name}: error: {problem}", file=sys.stderr)
-            raise SystemExit(2)
-    return flags, overrides
+            refuse(problem)
+    if command.writes_run_dir and any(re.search(r"(^|\W)none($|\W)", value) for value in _values(overrides, "rundir")):
+        refuse(f"rundir=none: {command.name} writes outputs, and a run that writes gets a run directory "
+               f"(experiments/{command.name}/<time>/) with its manifest")
+    if command.output_key and _sets(overrides, command.output_key) and not _sets(overrides, "rundir"):
+        overrides.insert(0, "rundir=experiment")  # what it writes gets a run directory and a manifest
+    return [*flags, *overrides]
+
+
+def _values(overrides: Sequence[str], key: str) -> list[str]:
+    """The values `overrides` give `key`."""
+    return [a.split("=", 1)[1] for a in overrides if "=" in a and a.split("=", 1)[0].lstrip("+~") == key]
 
 
 def _sets(overrides: Sequence[str], key: str) -> bool:
-    return any(a.split("=", 1)[0].lstrip("+~") == key and a.split("=", 1)[1:] not in ([], ["null"])
-               for a in overrides)
+    return any(value != "null" for value in _values(overrides, key))

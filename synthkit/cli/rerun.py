@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from synthkit.cli import COMMANDS, split_flags
+from synthkit.cli import COMMANDS, arguments
 
 
 def _fail(message: str) -> None:
@@ -55,11 +55,11 @@ def rerun(args: Sequence[str]) -> None:
         else:
             print(f"synthkit rerun: the run was made in {made_in}, which is gone; running here", file=sys.stderr)
             made_in = None
-    flags, added = split_flags(name, args[1:])
-    print(f"synthkit rerun: {name} {' '.join([*flags, *overrides, *added])}".rstrip(), file=sys.stderr)
+    command_line = arguments(COMMANDS[name], [*overrides, *args[1:]])
+    print(f"synthkit rerun: {name} {' '.join(command_line)}".rstrip(), file=sys.stderr)
     if made_in is not None:
         os.chdir(made_in)
     try:
-        run_command(COMMANDS[name], [*flags, *overrides, *added])
+        run_command(COMMANDS[name], command_line)
     finally:
         os.chdir(here)

@@ -102,6 +102,7 @@ def test_read_only_commands_have_no_sweeps(run_cli, synth_ai_db, tmp_path):
 
 
 KEY = "sk-proj-" + "a1B2" * 10
+HF_TOKEN = "hf_" + "abcdEFGH" * 4  # a key that is also a valid variable name
 
 
 @pytest.mark.parametrize(("args", "fragment"), [
@@ -110,22 +111,61 @@ KEY = "sk-proj-" + "a1B2" * 10
     (("judge", f"judge.model=openai/{KEY}"), "judge.model: the value looks like an API key"),
     (("judge", f"judge.api_key_env={KEY}"), "judge.api_key_env: the value looks like an API key"),
     (("judge", "judge.api_key_env=my-key-1234"), "judge.api_key_env names an environment variable"),
+    (("judge", "-m", f"judge.api_key_env={HF_TOKEN},OPENAI_API_KEY"), "judge.api_key_env names an environment variable"),
     (("filter", "-m", "+filter.token=abc"), "filter.token: a secret on the command line"),
+    (("eval", "-m", f"+task.auth_key={KEY},other"), "task.auth_key: a secret on the command line"),
+    (("eval", f"+policy.api-key={KEY}"), "policy.api-key: a secret on the command line"),
+    (("judge", f"+judge.headers={{X-Api-Key: {HF_TOKEN}}}"), "judge.headers: a secret on the command line"),
+    (("judge", f"+judge.headers={{User: me, Authorization: Bearer {HF_TOKEN}}}"), "judge.headers: a secret"),
+    (("judge", f"+judge.extra=Bearer {HF_TOKEN}"), "judge.extra: the value looks like an API key"),
     (("eval", "policy=litellm", "policy.api_base=http://me:pw@127.0.0.1:9/v1"), "policy.api_base carries credentials"),
-    (("rerun", "nowhere", f"+judge.api_key={KEY}"), "not a run directory"),
 ])
 def test_a_secret_on_the_command_line_is_refused_before_anything_is_written(run_cli, tmp_path, args, fragment):
     shutil.copy(SYNTH_AI_DB, tmp_path / "traces.db")
     before = tree(tmp_path)
-    result = run_cli(*args, "db.path=traces.db") if args[0] != "rerun" else run_cli(*args)
+    result = run_cli(*args, "db.path=traces.db")
     assert_one_line_error(result, fragment)
-    assert tree(tmp_path) == before and KEY not in result.err
+    assert tree(tmp_path) == before and KEY not in result.err and HF_TOKEN not in result.err
 
 
-def test_a_command_that_writes_always_gets_a_run_directory(run_cli, tmp_path):
+def test_a_secret_added_to_a_rerun_is_refused_before_anything_is_written(run_cli, tmp_path):
+    shutil.copy(SYNTH_AI_DB, tmp_path / "traces.db")
+    assert run_cli("filter", "db.path=traces.db", "filter=none", "filter.plot=false").exit_code == 0
+    (run_dir,) = (tmp_path / "experiments" / "filter").iterdir()
+    before = tree(tmp_path)
+    assert_one_line_error(run_cli("rerun", str(run_dir), f"+judge.api_key={KEY}"),
+                          "synthkit filter: error: judge.api_key: a secret on the command line")
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("override", [
+    "judge.api_key_env=OPENAI_API_KEY", "judge.api_key_env='GROQ_API_KEY'", "judge.api_key_env=null",
+    "judge.api_key_env=choice(OPENAI_API_KEY,'GROQ_API_KEY')", "judge.api_key_env=SET_in_this_shell",
+    "judge.placeholder_key=true", "query.key=quality", "+filter.min_judge_scores.RubricX.token=0.5",
+    "judge.model=openai/gpt-4o-mini",
+])
+def test_what_only_looks_near_a_secret_passes(override, monkeypatch):
+    from synthkit.checks import override_secret
+
+    monkeypatch.setenv("SET_in_this_shell", "x")
+    assert override_secret(override) is None
+
+
+@pytest.mark.parametrize("args", [("rundir=none",), ("rundir='none'",), ("-m", "rundir=none,experiment")])
+def test_a_command_that_writes_always_gets_a_run_directory(run_cli, tmp_path, args):
     shutil.copy(SYNTH_AI_DB, tmp_path / "traces.db")
     before = tree(tmp_path)
-    assert_one_line_error(run_cli("filter", "db.path=traces.db", "rundir=none"),
+    assert_one_line_error(run_cli("filter", "db.path=traces.db", *args),
+                          "synthkit filter: error: rundir=none: filter writes outputs")
+    assert tree(tmp_path) == before
+
+
+def test_a_rerun_gets_a_run_directory_too(run_cli, tmp_path):
+    shutil.copy(SYNTH_AI_DB, tmp_path / "traces.db")
+    assert run_cli("filter", "db.path=traces.db", "filter=none", "filter.plot=false").exit_code == 0
+    (run_dir,) = (tmp_path / "experiments" / "filter").iterdir()
+    before = tree(tmp_path)
+    assert_one_line_error(run_cli("rerun", str(run_dir), "rundir=none"),
                           "synthkit filter: error: rundir=none: filter writes outputs")
     assert tree(tmp_path) == before
 
@@ -136,11 +176,13 @@ def test_api_key_env_from_a_config_file_must_name_a_variable():
     from synthkit import checks
     from synthkit.errors import SynthkitError
 
-    node = OmegaConf.create({"judge": {"api_key_env": "MY_KEY", "other": "sk-x y"}}).judge
+    node = OmegaConf.create({"judge": {"api_key_env": "MY_KEY"}}).judge
     assert checks.variable_name(node, "api_key_env") == "MY_KEY"
-    node.api_key_env = "sk-abc-def"
-    with pytest.raises(SynthkitError, match="judge.api_key_env names an environment variable"):
-        checks.variable_name(node, "api_key_env")
+    for pasted in ("sk-abc-def", HF_TOKEN):
+        node.api_key_env = pasted
+        with pytest.raises(SynthkitError, match="judge.api_key_env names an environment variable") as raised:
+            checks.variable_name(node, "api_key_env")
+        assert pasted not in str(raised.value)
 
 
 @pytest.mark.parametrize(("args", "fragment"), [
