@@ -80,10 +80,7 @@ def summarise(root: Path) -> list[Path]:
     if swept:
         from synthkit.filtering import plotter
 
-        numeric = [key for key in swept if all(isinstance(row.get(key), int | float)
-                                               and not isinstance(row.get(key), bool) for row in rows)]
-        x = (numeric or swept)[0]   # a threshold, when one was swept
-        plotted = plotter.draw("sweep", rows, x, [key for key in swept if key != x], path=root / PLOT_NAME)
+        plotted = plotter.draw("sweep", rows, swept, path=root / PLOT_NAME)
         written += [plotted] if plotted else []
     return written
 

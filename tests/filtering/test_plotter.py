@@ -34,7 +34,7 @@ def test_plots_are_drawn_in_another_process_and_match_those_drawn_here(fresh, tm
     assert there.read_bytes() == here.read_bytes()
     rows = [{"filter.min_judge_scores.primary": t, "sessions_kept": k, "examples": 2 * k, "tokens": 9 * k,
              "mean_total_reward_kept": 0.5} for t, k in ((0.5, 8), (0.7, 3))]
-    sweep = plotter.draw("sweep", rows, "filter.min_judge_scores.primary", [], path=tmp_path / "sweep.png")
+    sweep = plotter.draw("sweep", rows, ["filter.min_judge_scores.primary"], path=tmp_path / "sweep.png")
     assert sweep.read_bytes()[:4] == b"\x89PNG"
     assert plotter.draw("scores", {**STATS, "histograms": {}}, path=tmp_path / "none.png") is None
     assert not (tmp_path / "none.png").exists()
