@@ -78,10 +78,10 @@ def plot_sweep(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], path: Pat
         axis.grid(alpha=0.3)
     if others:
         axes[0, 0].legend(fontsize=7)
-    for axis in axes[1]:
-        axis.set_xlabel(swept)
-        if labels:
+    if labels:
+        for axis in axes[1]:
             axis.set_xticks(range(len(labels)), labels, rotation=20, fontsize=7)
+    figure.supxlabel(swept, fontsize=10)  # once: a key such as a criterion's is wider than one plot
     figure.tight_layout()
     figure.savefig(path, dpi=100, metadata={"Software": None})
     return path
