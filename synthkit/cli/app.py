@@ -96,17 +96,17 @@ def _task(command: Command, failed_jobs: list[int]):
         except (SynthkitError, OmegaConfBaseException, OSError) as exc:
             message, code = _failure(exc)
             finished = isinstance(exc, RunFinishedWithErrors)
+            status = "finished with errors" if finished else f"failed: {message}"
+            result = exc.result if finished else None
             if in_sweep and run_dir is not None:
-                write_manifest(run_dir, command.name, cfg, started_at,
-                               "finished with errors" if finished else f"failed: {message}",
-                               exc.result if finished else None)
+                write_manifest(run_dir, command.name, cfg, started_at, status, result)
                 print(f"synthkit {command.name}: error: job {hydra_config.job.num}: {message}", file=sys.stderr)
                 failed_jobs.append(code)
                 return
-            if not finished:
+            if not finished and not isinstance(exc, OSError):  # bad input: nothing was done
                 _fail(command, message, code, run_dir)
-            if run_dir is not None:
-                write_manifest(run_dir, command.name, cfg, started_at, "finished with errors", exc.result)
+            if run_dir is not None:  # the run did something: its directory says what, and how it ended
+                write_manifest(run_dir, command.name, cfg, started_at, status, result)
                 log.info("run directory: %s", run_dir)
             print(f"synthkit {command.name}: error: {message}", file=sys.stderr)
             raise SystemExit(code) from None

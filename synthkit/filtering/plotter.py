@@ -3,18 +3,22 @@
 Importing matplotlib takes about 0.45 s, longer than filtering a DB of a few thousand sessions.
 `start` launches a drawing process that imports it at once, while the command goes on reading
 the DB; `draw` then sends it one plot at a time (a JSON line each way). The process serves the
-whole command (every job of a sweep, then the sweep's summary) and ends with it: it leaves
-when its input closes, so it never outlives the command, even one that was killed. Where no
-process can be started, plots are drawn here instead.
+whole command (every job of a sweep, then the sweep's summary) and is stopped when the command
+ends; it also leaves by itself when its input closes, so it never outlives a command that was
+killed. It runs in a session of its own, so Ctrl-C reaches the command alone. A frozen app, or
+one whose interpreter cannot be started, draws in its own process instead.
 """
 
 from __future__ import annotations
 
 import atexit
+import errno
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -26,45 +30,58 @@ __all__ = ["PLOTS", "draw", "start"]
 
 PLOTS: dict[str, Callable[..., Path | None]] = {"scores": plot_scores, "sweep": plot_sweep}
 
-# Run by the drawing process: synthkit from the same place as this one, whatever sys.path made it importable
-_SERVE = "import sys; sys.path.insert(0, sys.argv[1]); from synthkit.filtering.plotter import serve; serve()"
+REPLY = "synthkit-plot-reply "  # marks the replies among whatever else the process may print
+ROOT = str(Path(__file__).resolve().parents[2])  # where this synthkit is imported from
+# -P: no folder but the path's own shadows a module; ROOT is added (first) only where the path lacks it
+_SERVE = ("import sys; root = sys.argv[1]; sys.path[:0] = [] if root in sys.path else [root]; "
+          "from synthkit.filtering.plotter import serve; serve()")
 
 
 class _Process:
     def __init__(self) -> None:
         self.popen = subprocess.Popen(
-            [sys.executable, "-c", _SERVE, str(Path(__file__).resolve().parents[2])],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8")
+            [sys.executable, "-P", "-c", _SERVE, ROOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            # in the file system's root: a folder nobody removes while the process lives
+            text=True, encoding="utf-8", cwd=Path(ROOT).anchor, start_new_session=True)
         self.stdin: IO[str] = self.popen.stdin  # type: ignore[assignment]
         self.stdout: IO[str] = self.popen.stdout  # type: ignore[assignment]
+        self.lock = threading.Lock()
 
     def request(self, name: str, args: list[Any], path: Path) -> Path | None:
-        try:
-            # absolute: the process stays in the folder it started in, and the command may have moved
-            self.stdin.write(json.dumps({"plot": name, "args": args, "path": str(path.absolute())},
-                                        default=str) + "\n")
-            self.stdin.flush()
-            line = self.stdout.readline()
-        except BrokenPipeError:
-            line = ""
-        if not line:
+        with self.lock:
+            try:
+                # absolute: the process stays in its folder, and the command may have moved
+                self.stdin.write(json.dumps({"plot": name, "args": args, "path": str(path.absolute())},
+                                            default=str) + "\n")
+                self.stdin.flush()
+                reply = self._reply()
+            except BrokenPipeError:
+                reply = None
+        if reply is None:
             raise RuntimeError(f"drawing {path}: the plotting process ended (exit code {self.popen.wait()})")
-        reply = json.loads(line)
+        if "oserror" in reply:  # the machine refused, as it would have here: the command says so in a line
+            raise OSError(*reply["oserror"])
         if "error" in reply:
             raise RuntimeError(f"drawing {path} failed in the plotting process:\n{reply['error']}")
         return path if reply["written"] else None
 
+    def _reply(self) -> dict[str, Any] | None:
+        for line in self.stdout:
+            stray, marker, body = line.partition(REPLY)
+            sys.stderr.write(stray if marker else line)  # printed by something else there: shown, as here
+            if marker:
+                return json.loads(body)
+        return None
+
     def close(self) -> None:
+        """Stop the process at once: a plot still being drawn belongs to a command that is over."""
+        self.popen.kill()
+        self.popen.wait()
         for stream in (self.stdin, self.stdout):
             try:
                 stream.close()
-            except OSError:  # the process is gone and took the pipe with it
+            except OSError:  # the pipe went with the process
                 pass
-        try:
-            self.popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
 
 
 _process: _Process | None = None
@@ -75,10 +92,12 @@ def start() -> None:
     global _process
     if _process is not None and _process.popen.poll() is None:
         return
+    _process = None
+    if getattr(sys, "frozen", False) or not sys.executable:  # no interpreter to start: `draw` draws here
+        return
     try:
         _process = _Process()
-    except OSError:  # no interpreter to start (an embedded Python): `draw` draws here
-        _process = None
+    except OSError:
         return
     atexit.register(_process.close)
 
@@ -94,7 +113,8 @@ def draw(name: str, *args: Any, path: Path) -> Path | None:
 
 def serve() -> None:
     """The drawing process: import matplotlib, then draw each request read from stdin."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the command; it closes our input
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # in case it shares a terminal's process group after all
+    replies, sys.stdout = sys.stdout, sys.stderr  # what else prints goes to stderr
     from matplotlib.figure import Figure  # noqa: F401  (the import this process is here for)
 
     for line in sys.stdin:
@@ -102,7 +122,12 @@ def serve() -> None:
         try:
             written = PLOTS[request["plot"]](*request["args"], Path(request["path"]))
             reply: dict[str, Any] = {"written": written is not None}
-        except Exception:  # reported to the command, which raises it there
+        except OSError as exc:
+            reply = {"oserror": [exc.errno or errno.EIO, exc.strerror or str(exc), exc.filename]}
+        except Exception:  # a bug: raised in the command with this traceback
             reply = {"error": traceback.format_exc()}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+        try:
+            replies.write(REPLY + json.dumps(reply) + "\n")
+            replies.flush()
+        except BrokenPipeError:  # the command is gone
+            os._exit(0)

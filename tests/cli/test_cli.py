@@ -198,7 +198,7 @@ def test_what_hydra_refuses_is_one_line_too(run_cli, synth_ai_db, tmp_path, args
     assert not (tmp_path / "experiments").exists()
 
 
-def test_what_the_machine_refuses_inside_a_command_is_one_line_and_leaves_nothing(run_cli, synth_ai_db, tmp_path,
+def test_what_the_machine_refuses_inside_a_command_is_one_line_and_a_failed_manifest(run_cli, synth_ai_db, tmp_path,
                                                                                  monkeypatch):
     import synthkit.cli.filter
 
@@ -208,7 +208,9 @@ def test_what_the_machine_refuses_inside_a_command_is_one_line_and_leaves_nothin
     monkeypatch.setattr(synthkit.cli.filter, "run", full_disk)
     assert_one_line_error(run_cli("filter", f"db.path={synth_ai_db}"),
                           "synthkit filter: error: No space left on device: sft.jsonl", code=1)
-    assert not (tmp_path / "experiments").exists()
+    (run_dir,) = (tmp_path / "experiments" / "filter").iterdir()  # the run may have done something: kept
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed: No space left on device: sft.jsonl"
 
 
 # -- import --------------------------------------------------------------------------------------

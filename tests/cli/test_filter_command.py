@@ -49,6 +49,14 @@ def test_a_run_writes_examples_stats_plot_and_a_manifest(run_cli, project, monke
             assert b"sk-never-written-anywhere" not in path.read_bytes(), path
 
 
+def test_a_plot_the_machine_refuses_is_one_line_and_a_failed_manifest(run_cli, project):
+    (project / "out" / "scores.png").mkdir(parents=True)
+    result = run_cli("filter", "db.path=traces.db", "filter=initial", "hydra.run.dir=out")
+    assert_one_line_error(result, f"synthkit filter: error: Is a directory: {project / 'out' / 'scores.png'}",
+                          code=1)
+    assert json.loads((project / "out" / "manifest.json").read_text())["status"].startswith("failed: Is a directory")
+
+
 def test_the_summary_says_what_the_mix_drew_in_each_group(run_cli, project):
     result = run_cli("filter", "db.path=traces.db", "filter=initial", "filter.mix.share=0.5",
                      "filter.mix.min_judge_scores.primary=0.1", "filter.stratify_by=split")

@@ -65,17 +65,46 @@ def test_a_process_that_died_is_an_error_for_its_plot_and_replaced_for_the_next(
     assert plotter._process is not dead and plotter._process.popen.pid != dead.popen.pid
 
 
+def test_a_file_the_machine_refuses_there_is_an_oserror_here(fresh, tmp_path):
+    (tmp_path / "taken.png").mkdir()
+    with pytest.raises(IsADirectoryError) as raised:
+        plotter.draw("scores", STATS, path=tmp_path / "taken.png")
+    assert raised.value.filename == str(tmp_path / "taken.png")
+
+
+def test_what_else_prints_or_sits_in_its_folder_does_not_disturb_it(fresh, tmp_path, monkeypatch, capfd):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("print('a banner on stdout at every start')\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    (tmp_path / "json.py").write_text("raise ImportError('a json.py of the folder the command runs in')\n")
+    monkeypatch.chdir(tmp_path)
+    assert plotter.draw("scores", STATS, path=tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    assert "a banner on stdout at every start" in capfd.readouterr().err
+
+
 def test_the_process_ignores_ctrl_c_and_leaves_when_its_input_closes(fresh, tmp_path):
     plotter.start()
     process = plotter._process
     assert process.request("scores", [STATS], tmp_path / "a.png").is_file()  # serving, so past its set-up
     os.kill(process.popen.pid, signal.SIGINT)
     assert process.request("scores", [STATS], tmp_path / "b.png").is_file()
-    process.close()
-    assert process.popen.returncode == 0
+    process.stdin.close()  # as when the command was killed
+    assert process.popen.wait(timeout=10) == 0
 
 
-def test_where_no_process_can_start_plots_are_drawn_here(fresh, tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
+def test_the_command_ending_stops_it_at_once(fresh):
+    plotter.start()
+    process = plotter._process
+    process.close()  # still importing matplotlib: not waited for
+    assert process.popen.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("where", ["no interpreter", "a frozen app"])
+def test_where_no_process_can_start_plots_are_drawn_here(fresh, tmp_path, monkeypatch, where):
+    if where == "no interpreter":
+        monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
+    else:
+        monkeypatch.setattr(sys, "frozen", True, raising=False)
     assert plotter.draw("scores", STATS, path=tmp_path / "here.png") == tmp_path / "here.png"
     assert plotter._process is None and Path(tmp_path / "here.png").read_bytes()[:4] == b"\x89PNG"
