@@ -54,8 +54,11 @@ def no_credentials(node: DictConfig, key: str, variable: str | None = None) -> N
 # A config key named like a secret (api_key, auth-key, token, client_secret, password, ...)
 SECRET_NAME = re.compile(r"(^|[_-])((api|auth|access|secret|private|client)[_-]?key|token|secret|password|passwd"
                          r"|authorization|credentials?)$", re.IGNORECASE)
-_SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|gsk_[A-Za-z0-9]{16,}|xai-[A-Za-z0-9]{16,})|\bBearer\s+\S")
-_MAP_KEY = re.compile(r"[{,]\s*['\"]?([\w.-]+)['\"]?\s*:")  # the keys of a map given as a value, {k: v}
+# Keys of OpenAI, Anthropic, Groq, xAI, Hugging Face, GitHub, Google and AWS by their prefixes; bearer tokens
+_SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{16,}|gsk_[A-Za-z0-9]{16,}|xai-[A-Za-z0-9]{16,}|hf_[A-Za-z0-9]{16,}"
+                           r"|gh[pousr]_[A-Za-z0-9]{16,}|github_pat_\w{16,}|AIza[\w-]{30,}|AKIA[0-9A-Z]{16})"
+                           r"|\bbearer\s+\S", re.IGNORECASE)
+_MAP_ITEM = re.compile(r"[{,]\s*['\"]?([\w.-]+)['\"]?\s*:\s*([^,}]*)")  # key: value of a map given as {k: v}
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SWEEP = re.compile(r"^\w+\((.*)\)$")  # choice(a,b), range(...): Hydra's sweep functions
 KEYS_FROM_ENVIRONMENT = ("keys come only from environment variables (OPENAI_API_KEY, GROQ_API_KEY, "
@@ -80,7 +83,7 @@ def _plain(item: str) -> bool:
     try:
         float(item)
     except ValueError:
-        return item in ("true", "false", "null", "")
+        return item.lower() in ("true", "false", "null", "")
     return True
 
 
@@ -91,13 +94,14 @@ def override_secret(override: str) -> str | None:
     key = key.lstrip("+~")
     if not equals:
         return None
+    items = _MAP_ITEM.findall(value) if value.lstrip().startswith("{") else []
     if (SECRET_NAME.search(key.rsplit(".", 1)[-1]) and not all(map(_plain, _items(value)))) \
-            or any(SECRET_NAME.search(k) for k in _MAP_KEY.findall(value)):
+            or any(SECRET_NAME.search(k) and not _plain(_items(v)[0]) for k, v in items):
         return f"{key}: a secret on the command line would be saved with the run; {KEYS_FROM_ENVIRONMENT}"
     if _SECRET_VALUE.search(value):
         return f"{key}: the value looks like an API key, which would be saved with the run; {KEYS_FROM_ENVIRONMENT}"
     if key.endswith("api_key_env"):
-        if not all(item in ("", "null") or _names_variable(item) for item in _items(value)):
+        if not all(item.lower() in ("", "null") or _names_variable(item) for item in _items(value)):
             return f"{key} names an environment variable, such as OPENAI_API_KEY: upper case, or one that is set; " \
                    "the value given is neither (a key would be saved with the run)"
     if _has_credentials(value):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -26,6 +27,8 @@ POLICY_KEYS = {"scripted": {"name", "epsilon", "error_rate"},
                "litellm": {"name", "model", "api_base", "api_key_env", "placeholder_key", "temperature",
                            "max_tokens", "system_prompt", "timeout_s", "max_retries", "inference_url"}}
 _NOT_EPISODE = {"rubrics", "timeout_s", "max_retries", "api_key_env", "placeholder_key"}
+# Left out of session metadata: anything named like a secret, and any *key (broader than the refusal)
+_LEFT_OUT = re.compile(rf"{checks.SECRET_NAME.pattern}|(^|[_-])key$", re.IGNORECASE)
 
 
 def task_from_config(node: DictConfig) -> Any:
@@ -72,7 +75,7 @@ def plain_config(node: DictConfig) -> dict[str, Any]:
     left out (config holds none by design; an `${oc.env:...}` could still bring one in)."""
     def clean(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items() if not checks.SECRET_NAME.search(str(k))}
+            return {k: clean(v) for k, v in value.items() if not _LEFT_OUT.search(str(k))}
         if isinstance(value, list):
             return [clean(v) for v in value]
         return value

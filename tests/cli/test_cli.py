@@ -111,13 +111,16 @@ HF_TOKEN = "hf_" + "abcdEFGH" * 4  # a key that is also a valid variable name
     (("judge", f"judge.model=openai/{KEY}"), "judge.model: the value looks like an API key"),
     (("judge", f"judge.api_key_env={KEY}"), "judge.api_key_env: the value looks like an API key"),
     (("judge", "judge.api_key_env=my-key-1234"), "judge.api_key_env names an environment variable"),
-    (("judge", "-m", f"judge.api_key_env={HF_TOKEN},OPENAI_API_KEY"), "judge.api_key_env names an environment variable"),
+    (("judge", "-m", f"judge.api_key_env={HF_TOKEN},OPENAI_API_KEY"), "judge.api_key_env: the value looks like an API"),
+    (("judge", "-m", "judge.api_key_env=OPENAI_API_KEY,'pasted_aB3xaB3xaB3x'"),
+     "judge.api_key_env names an environment variable"),
     (("filter", "-m", "+filter.token=abc"), "filter.token: a secret on the command line"),
     (("eval", "-m", f"+task.auth_key={KEY},other"), "task.auth_key: a secret on the command line"),
     (("eval", f"+policy.api-key={KEY}"), "policy.api-key: a secret on the command line"),
     (("judge", f"+judge.headers={{X-Api-Key: {HF_TOKEN}}}"), "judge.headers: a secret on the command line"),
     (("judge", f"+judge.headers={{User: me, Authorization: Bearer {HF_TOKEN}}}"), "judge.headers: a secret"),
-    (("judge", f"+judge.extra=Bearer {HF_TOKEN}"), "judge.extra: the value looks like an API key"),
+    (("judge", f"+judge.extra=bearer {HF_TOKEN}"), "judge.extra: the value looks like an API key"),
+    (("eval", f"+task.hf={HF_TOKEN}"), "task.hf: the value looks like an API key"),
     (("eval", "policy=litellm", "policy.api_base=http://me:pw@127.0.0.1:9/v1"), "policy.api_base carries credentials"),
 ])
 def test_a_secret_on_the_command_line_is_refused_before_anything_is_written(run_cli, tmp_path, args, fragment):
@@ -142,7 +145,9 @@ def test_a_secret_added_to_a_rerun_is_refused_before_anything_is_written(run_cli
     "judge.api_key_env=OPENAI_API_KEY", "judge.api_key_env='GROQ_API_KEY'", "judge.api_key_env=null",
     "judge.api_key_env=choice(OPENAI_API_KEY,'GROQ_API_KEY')", "judge.api_key_env=SET_in_this_shell",
     "judge.placeholder_key=true", "query.key=quality", "+filter.min_judge_scores.RubricX.token=0.5",
-    "judge.model=openai/gpt-4o-mini",
+    "judge.model=openai/gpt-4o-mini", "judge.api_key_env=Null",
+    "filter.min_judge_scores={Safety.no_secret: 0.5, primary: 0.7}",
+    "policy.system_prompt='Reply as JSON, token: the next move'",
 ])
 def test_what_only_looks_near_a_secret_passes(override, monkeypatch):
     from synthkit.checks import override_secret
