@@ -122,6 +122,8 @@ def measure(folder: Path, sessions: int) -> tuple[float, float, int]:
 
 
 def main(sessions: int) -> None:
+    if sessions < 2_000:
+        raise SystemExit("give 2,000 sessions or more: the difference from a hundredth of them is the figure")
     folder = Path(tempfile.mkdtemp())
     few = max(sessions // 100, 2)
     ours, base, examples = measure(folder, sessions)

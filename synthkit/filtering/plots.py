@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_scores", "plot_sweep"]
+__all__ = ["plot_scores", "plot_sweep", "sweep_axis"]
 
 
 def _figure(**options: Any) -> Any:
@@ -48,15 +48,21 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def sweep_axis(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> tuple[str, list[str]]:
+    """The swept key to plot against (the first whose values are all numbers, else the first) and
+    the others."""
+    numeric = [key for key in keys if all(_number(row.get(key)) for row in rows)]
+    swept = (numeric or list(keys))[0]
+    return swept, [key for key in keys if key != swept]
+
+
 def plot_sweep(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], path: Path) -> Path | None:
     """Kept sessions, examples, tokens and mean outcome reward against the first swept key
     whose values are all numbers (a threshold), else the first one (presets or DB paths, in
     the order of the jobs); one line per combination of the other swept keys (a cartesian sweep)."""
-    numeric = [key for key in keys if all(_number(row.get(key)) for row in rows)]
-    swept = (numeric or list(keys))[0]
-    others = [key for key in keys if key != swept]
+    swept, others = sweep_axis(rows, keys)
     values = [row.get(swept) for row in rows]
-    labels = [] if swept in numeric else list(dict.fromkeys(str(v) for v in values))
+    labels = [] if all(_number(v) for v in values) else list(dict.fromkeys(str(v) for v in values))
     lines: dict[str, list[tuple[float, Mapping[str, Any]]]] = {}
     for row in rows:
         label = ", ".join(f"{key}={row.get(key)}" for key in others)

@@ -108,3 +108,14 @@ def test_where_no_process_can_start_plots_are_drawn_here(fresh, tmp_path, monkey
         monkeypatch.setattr(sys, "frozen", True, raising=False)
     assert plotter.draw("scores", STATS, path=tmp_path / "here.png") == tmp_path / "here.png"
     assert plotter._process is None and Path(tmp_path / "here.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_sweep_is_plotted_against_its_first_numeric_key():
+    from synthkit.filtering.plots import sweep_axis
+
+    rows = [{"filter": preset, "filter.min_official_score": score, "db.path": "a.db"}
+            for preset in ("initial", "high") for score in (0, 1)]
+    assert sweep_axis(rows, ["filter", "filter.min_official_score"]) == ("filter.min_official_score", ["filter"])
+    assert sweep_axis(rows, ["filter", "db.path"]) == ("filter", ["db.path"])
+    rows[0]["filter.min_official_score"] = True  # a flag is not a number
+    assert sweep_axis(rows, ["filter", "filter.min_official_score"]) == ("filter", ["filter.min_official_score"])
