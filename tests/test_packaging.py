@@ -59,3 +59,8 @@ def test_an_installed_synthkit_runs_from_an_empty_folder(wheel, tmp_path):
                               env=env, capture_output=True, text=True)
     assert imported.returncode == 0, imported.stderr
     assert len(list((work / "experiments" / "import").iterdir())) == 1
+    args = ["filter", "db.path=traces.db", "filter=none", "filter.min_judge_scores.quality=0.6"]
+    filtered = subprocess.run([*run, *args], cwd=work, env=env, capture_output=True, text=True)
+    assert filtered.returncode == 0, filtered.stderr
+    (run_dir,) = (work / "experiments" / "filter").iterdir()
+    assert (run_dir / "scores.png").read_bytes()[:4] == b"\x89PNG"  # drawn by a process that found this synthkit

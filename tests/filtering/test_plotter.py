@@ -49,7 +49,7 @@ def test_a_relative_path_is_the_callers_even_after_it_changed_folder(fresh, tmp_
 
 def test_a_plot_that_fails_there_is_raised_here_and_the_process_goes_on(fresh, tmp_path):
     broken = {**STATS, "histograms": {"primary": {"bins": 4}}}  # no counts
-    with pytest.raises(RuntimeError, match=r"(?s)drawing .*bad.png failed in the plotting process:.*KeyError: 'counts'"):
+    with pytest.raises(RuntimeError, match=r"(?s)drawing .*bad.png failed in the plotting process:.*KeyError"):
         plotter.draw("scores", broken, path=tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
     assert plotter.draw("scores", STATS, path=tmp_path / "good.png").is_file()
