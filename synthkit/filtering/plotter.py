@@ -39,9 +39,10 @@ _SERVE = ("import sys; root = sys.argv[1]; sys.path[:0] = [] if root in sys.path
 
 class _Process:
     def __init__(self) -> None:
+        # It works in the file system's root (a folder nobody removes while it lives), in a session
+        # of its own (a terminal's Ctrl-C is for the command)
         self.popen = subprocess.Popen(
             [sys.executable, "-P", "-c", _SERVE, ROOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            # in the file system's root: a folder nobody removes while the process lives
             text=True, encoding="utf-8", cwd=Path(ROOT).anchor, start_new_session=True)
         self.stdin: IO[str] = self.popen.stdin  # type: ignore[assignment]
         self.stdout: IO[str] = self.popen.stdout  # type: ignore[assignment]
