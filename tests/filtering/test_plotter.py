@@ -41,7 +41,7 @@ def test_plots_are_drawn_in_another_process_and_match_those_drawn_here(fresh, tm
 
 
 def test_a_relative_path_is_the_callers_even_after_it_changed_folder(fresh, tmp_path, monkeypatch):
-    plotter.start()  # in the folder the test began in
+    plotter.start()  # before the command moves: the process never follows it
     monkeypatch.chdir(tmp_path)
     assert plotter.draw("scores", STATS, path=Path("rel.png")) == Path("rel.png")
     assert (tmp_path / "rel.png").read_bytes()[:4] == b"\x89PNG"
