@@ -255,12 +255,12 @@ def _event(raw: dict[str, Any], step_id: str | None) -> Event:
               "time": _time(raw), "metadata": metadata}
     if event_type is EventType.LM_CALL:
         records = raw.get("call_records") or []
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        if not isinstance(records, list):
             raise TaskAppError("an LM event's call_records is not a list of call records")
         try:
-            calls = tuple(codec.lm_call_from_record(r) for r in records)
+            calls = tuple(codec.from_records(records, codec.lm_call_from_record))
         except (ValueError, TypeError, KeyError) as exc:
-            raise TaskAppError(f"an LM call record cannot be read: {exc}") from None
+            raise TaskAppError(f"an LM event's call records cannot be read: {exc}") from None
         return Event(**common, lm_calls=calls)
     if event_type is EventType.ENVIRONMENT:
         reward = raw.get("reward")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, TypeVar
 
 from synthkit.traces.model import LMCall, Message, ToolCall
 
@@ -109,6 +109,8 @@ def format_time(value: datetime | None) -> str | None:
 
 def _openai_tool_call(item: dict[str, Any]) -> dict[str, Any]:
     """One tool call in OpenAI's shape, whichever shape it was stored in; arguments as JSON text."""
+    if not isinstance(item, dict) or not isinstance(item.get("function") or {}, dict):
+        raise ValueError("a tool call is not a JSON object with a function object")
     function = item.get("function") or item
     arguments = function.get("arguments", "{}")
     if not isinstance(arguments, str):
@@ -291,9 +293,73 @@ def lm_call_to_record(call: LMCall) -> dict[str, Any]:
     }
 
 
+def _optional(value: Any, kind: type, where: str) -> Any:
+    """The value, or an empty one when it is absent or empty (as the readers below take it)."""
+    if value and not isinstance(value, kind):
+        raise ValueError(f"{where} is not a JSON {'object' if kind is dict else 'list'}")
+    return value or kind()
+
+
+def _objects(items: Any, where: str) -> list[dict[str, Any]]:
+    items = _optional(items, list, where)
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}[{i}] is not a JSON object")
+    return items
+
+
+def _check_record(record: Any) -> None:
+    """Raise a ValueError naming the first field of an LLMCallRecord whose JSON has the wrong shape."""
+    if not isinstance(record, dict):
+        raise ValueError("a call record is not a JSON object")
+    request = _optional(record.get("request_params"), dict, "request_params")
+    _optional(request.get("raw_params"), dict, "request_params.raw_params")
+    tool_config = _optional(request.get("tool_config"), dict, "request_params.tool_config")
+    _optional(tool_config.get("tools"), list, "request_params.tool_config.tools")
+    _optional(record.get("usage"), dict, "usage")
+    if not isinstance(record.get("error"), str | dict | None):
+        raise ValueError("error is neither text nor a JSON object")
+    _objects(record.get("output_tool_calls"), "output_tool_calls")
+    for key in ("input_messages", "output_messages"):
+        for i, message in enumerate(_objects(record.get(key), key)):
+            metadata = _optional(message.get("metadata"), dict, f"{key}[{i}].metadata")
+            for j, call in enumerate(_objects(metadata.get("tool_calls"), f"{key}[{i}].metadata.tool_calls")):
+                _optional(call.get("function"), dict, f"{key}[{i}].metadata.tool_calls[{j}].function")
+            _objects(message.get("parts"), f"{key}[{i}].parts")
+
+
+T = TypeVar("T")
+
+
+def from_records(records: list[Any], read: Callable[[dict[str, Any]], T], where: str = "") -> list[T]:
+    """`read` applied to each call record. A record whose JSON has the wrong shape is a
+    ValueError naming its field; the shape is checked only when reading fails, which keeps
+    reading fast and lets a fault of the reader itself show as what it is."""
+    try:
+        return [read(record) for record in records]
+    except (AttributeError, TypeError, ValueError):
+        for i, record in enumerate(records):
+            try:
+                _check_record(record)
+            except ValueError as problem:
+                raise ValueError(f"call record {i}{where}: {problem}") from None
+        raise
+
+
 def _error(record: dict[str, Any]) -> str | None:
     error = record.get("error")
-    return error.get("message") or dumps(error) if isinstance(error, dict) else error
+    if isinstance(error, dict):
+        return error.get("message") or dumps(error)
+    if error is None or isinstance(error, str):
+        return error
+    raise TypeError("error")  # `from_records` says where
+
+
+def _tools(record: dict[str, Any]) -> list[dict[str, Any]]:
+    tools = ((record.get("request_params") or {}).get("tool_config") or {}).get("tools") or []
+    if not isinstance(tools, list):
+        raise TypeError("tools")  # `from_records` says where
+    return tools
 
 
 def _output_tool_calls(record: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
@@ -307,7 +373,7 @@ def _output_tool_calls(record: dict[str, Any]) -> Iterator[tuple[str, str, str |
 
 def lm_call_from_record(record: dict[str, Any]) -> LMCall:
     request = dict(record.get("request_params") or {})
-    tool_config = request.pop("tool_config", None) or {}
+    request.pop("tool_config", None)
     params = {k: v for k, v in request.items() if k != "raw_params" and v is not None}
     params.update(request.get("raw_params") or {})
     if record.get("tool_choice") is not None:
@@ -324,7 +390,7 @@ def lm_call_from_record(record: dict[str, Any]) -> LMCall:
         input_messages=tuple(_message_from_llm(m) for m in record.get("input_messages") or ()),
         output_messages=output_messages,
         tool_calls=tuple(tool_calls),
-        tools=tuple((tool_config or {}).get("tools") or ()),
+        tools=tuple(_tools(record)),
         input_tokens=usage.get("input_tokens"),
         output_tokens=usage.get("output_tokens"),
         cost_usd=usage.get("cost_usd"),
@@ -391,7 +457,6 @@ def _chat_reply(record: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def chat_turn(record: dict[str, Any]) -> ChatTurn:
-    tool_config = (record.get("request_params") or {}).get("tool_config") or {}
     return ChatTurn(inputs=[chat_message(m) for m in record.get("input_messages") or ()],
-                    reply=_chat_reply(record), tools=list(tool_config.get("tools") or ()),
+                    reply=_chat_reply(record), tools=_tools(record),
                     error=_error(record))

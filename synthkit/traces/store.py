@@ -284,13 +284,13 @@ class TraceStore:
                     "AND +event_type = 'cais' ORDER BY id", ids):
                 records = _call_records(event_id, text)
                 # an LM call event without records is a call with nothing to learn from
-                turns[current].extend(map(codec.chat_turn, records) if records is not None
-                                      else [codec.ChatTurn([], None, [], None)])
+                turns[current].extend(codec.from_records(records, codec.chat_turn, f" of event {event_id}")
+                                      if records is not None else [codec.ChatTurn([], None, [], None)])
             without = [i for i in ids if not turns[i]]
             for current, rows in (self._children("messages", without, "id") if without else {}).items():
                 messages[current] = [codec.message_from_row(m["message_type"], m["content"], m["metadata"],
                                                             None, m["event_time"]) for m in rows]
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError) as exc:
             raise TraceDBError(f"{self.path}: session {current} cannot be read: {exc}") from None
         return {i: (tuple(turns[i]), tuple(messages[i])) for i in ids}
 
@@ -355,7 +355,7 @@ def _call_records(event_id: int, text: Any) -> list[dict[str, Any]] | None:
 def _lm_calls(row: sqlite3.Row) -> tuple[LMCall, ...]:
     records = _call_records(row["id"], row["call_records"])
     if records is not None:
-        return tuple(codec.lm_call_from_record(record) for record in records)
+        return tuple(codec.from_records(records, codec.lm_call_from_record, f" of event {row['id']}"))
     # An LM call event written without call records still says which model ran and what it cost.
     return (LMCall(model=row["model_name"], provider=row["provider"],
                    input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import sqlite3
 
 import pytest
 
@@ -103,6 +105,14 @@ def test_mistakes_are_one_line_and_leave_nothing(run_cli, project, server, args,
     before = tree(project)
     assert_one_line_error(run_cli(*local(server), *args), "synthkit judge: error:", fragment)
     assert tree(project) == before and server.requests == []
+
+
+def test_a_malformed_trace_is_one_line_naming_it(run_cli, project, server):
+    with contextlib.closing(sqlite3.connect(project / "traces.db")) as conn, conn:
+        conn.execute("UPDATE events SET call_records = '[{\"output_tool_calls\": [1]}]' WHERE id = "
+                     "(SELECT min(id) FROM events WHERE call_records IS NOT NULL)")
+    assert_one_line_error(run_cli(*local(server)), "synthkit judge: error:",
+                          "cannot be read: call record 0 of event 1: output_tool_calls[0] is not a JSON object")
 
 
 def test_strict_and_a_missing_key(run_cli, project, monkeypatch):

@@ -251,6 +251,52 @@ def test_bad_dbs_are_refused_with_one_clear_error(tmp_path, make, message):
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize(("records", "problem"), [
+    ('{"input_messages": []}', "call_records of event \\d+ is not a JSON list"),
+    ('["a record"]', "call record 0 of event \\d+: a call record is not a JSON object"),
+    ('[{}, {"input_messages": ["hi"]}]', "call record 1 of event \\d+: input_messages\\[0\\] is not a JSON object"),
+    ('[{"input_messages": [{"parts": [{"type": "text"}, "p"]}]}]', "input_messages\\[0\\].parts\\[1\\] is not"),
+    ('[{"input_messages": [{"metadata": [1]}]}]', "input_messages\\[0\\].metadata is not a JSON object"),
+    ('[{"output_messages": [{"role": "assistant", "metadata": {"tool_calls": [1]}}]}]',
+     "output_messages\\[0\\].metadata.tool_calls\\[0\\] is not"),
+    ('[{"output_messages": [{"role": "assistant", "metadata": {"tool_calls": [{"function": "f"}]}}]}]',
+     "tool_calls\\[0\\].function is not"),
+    ('[{"output_tool_calls": {"name": "f"}}]', "output_tool_calls is not a JSON list"),
+    ('[{"request_params": {"tool_config": {"tools": {"f": 1}}}}]', "tool_config.tools is not a JSON list"),
+    ('[{"error": [1]}]', "error is neither text nor a JSON object"),
+])
+def test_a_malformed_call_record_is_one_error_naming_its_field(tmp_path, records, problem):
+    write(tmp_path / "t.db", make_session())
+    with contextlib.closing(sqlite3.connect(tmp_path / "t.db")) as conn, conn:
+        conn.execute("UPDATE events SET call_records = ? WHERE event_type = 'cais'", (records,))
+    with TraceStore.open(tmp_path / "t.db") as store:
+        for read in (lambda: list(store.sessions()), lambda: store.conversations(["s-1"])):
+            with pytest.raises(TraceDBError, match=f"session s-1 cannot be read: .*{problem}"):
+                read()
+
+
+def test_a_field_only_whole_sessions_read_is_checked_only_there(tmp_path):
+    write(tmp_path / "t.db", make_session())
+    with contextlib.closing(sqlite3.connect(tmp_path / "t.db")) as conn, conn:
+        conn.execute("""UPDATE events SET call_records = '[{"usage": 3}]' WHERE event_type = 'cais'""")
+    with TraceStore.open(tmp_path / "t.db") as store:
+        with pytest.raises(TraceDBError, match="call record 0 of event \\d+: usage is not a JSON object"):
+            list(store.sessions())
+        assert store.conversations(["s-1"])["s-1"][0][0].error is None  # an export never reads usage
+
+
+def test_a_fault_of_the_reader_is_not_blamed_on_the_trace(tmp_path, monkeypatch):
+    from synthkit.traces import codec
+
+    def broken(record):
+        return record.missing_attribute
+
+    write(tmp_path / "t.db", make_session())
+    monkeypatch.setattr(codec, "chat_turn", broken)
+    with TraceStore.open(tmp_path / "t.db") as store, pytest.raises(AttributeError, match="missing_attribute"):
+        store.conversations(["s-1"])
+
+
 def test_times_in_every_spelling_read_as_utc():
     from synthkit.traces.codec import parse_time
 
