@@ -24,7 +24,7 @@ from synthkit.filtering.spec import FilterSpec
 from synthkit.traces import codec
 from synthkit.traces.model import SessionStatus
 from synthkit.traces.scores import ScoreIndex, describe_stale, score_index
-from synthkit.traces.store import TraceStore
+from synthkit.traces.store import TraceDBError, TraceStore
 
 __all__ = ["BINS", "Candidate", "Kept", "Pick", "Selected", "candidates", "check_score_keys", "score_failure",
            "select_sessions", "session_rows"]
@@ -86,19 +86,31 @@ class Selected:
 
 def session_rows(store: TraceStore) -> Iterator[list[tuple[str, Any, dict[str, Any], float | None]]]:
     """Every session in recording order as light rows (id, created_at, metadata, latest total
-    reward), in chunks."""
+    reward), in chunks. A row that cannot be read as such is a `TraceDBError` naming it."""
     chunk = []
-    for row in store.conn.execute(
+    for session_id, created_at, text, reward in store.conn.execute(
             "SELECT s.session_id, s.created_at, s.metadata, (SELECT o.total_reward FROM outcome_rewards AS o "
             "WHERE o.session_id = s.session_id ORDER BY o.id DESC LIMIT 1) "
             "FROM session_traces AS s ORDER BY s.created_at, s.session_id"):
-        metadata = codec.loads(row[2], {})
-        chunk.append((row[0], row[1], metadata if isinstance(metadata, dict) else {}, row[3]))
+        metadata = codec.loads(text, {})
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("status"), str | None) \
+                or not isinstance(reward, int | float | None):
+            raise TraceDBError(f"{store.path}: session {session_id} cannot be read: "
+                               f"{_unreadable(text, metadata, reward)}")
+        chunk.append((session_id, created_at, metadata, reward))
         if len(chunk) >= CHUNK:
             yield chunk
             chunk = []
     if chunk:
         yield chunk
+
+
+def _unreadable(text: Any, metadata: Any, reward: Any) -> str:
+    if not isinstance(metadata, dict):
+        return f"its metadata is not a JSON object: {str(text)[:80]!r}"
+    if not isinstance(metadata.get("status"), str | None):
+        return f"its metadata.status is not text: {codec.dumps(metadata['status'])[:80]}"
+    return f"its outcome's total_reward is not a number: {reward!r}"
 
 
 def _first_failure(spec: FilterSpec, created_at: Any, metadata: Mapping[str, Any],
@@ -201,7 +213,10 @@ def candidates(store: TraceStore, spec: FilterSpec, index: ScoreIndex, rejected:
     for chunk in session_rows(store):
         passed = []
         for session_id, created_at, metadata, reward in chunk:
-            failure = _first_failure(spec, created_at, metadata, reward)
+            try:
+                failure = _first_failure(spec, created_at, metadata, reward)
+            except ValueError as exc:  # from reading created_at
+                raise TraceDBError(f"{store.path}: session {session_id} cannot be read: created_at is {exc}") from None
             if failure:
                 rejected[failure] += 1
             else:

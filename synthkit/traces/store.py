@@ -312,9 +312,9 @@ class TraceStore:
             sid = row["session_id"]
             step_ids = {ts["id"]: ts["step_id"] for ts in timesteps[sid]}
             rewards_by_event: dict[int, list[EventReward]] = defaultdict(list)
-            for reward in rewards[sid]:
-                rewards_by_event[reward["event_id"]].append(_event_reward(reward))
             try:
+                for reward in rewards[sid]:
+                    rewards_by_event[reward["event_id"]].append(_event_reward(reward))
                 yield Session(
                     session_id=sid,
                     created_at=codec.parse_time(row["created_at"]),
@@ -339,8 +339,14 @@ def _timestep(row: sqlite3.Row) -> Timestep:
                     metadata=_load_object(row["step_metadata"], f"metadata of step {row['step_id']}"))
 
 
+def _number(value: Any, what: str) -> float | None:
+    if not isinstance(value, int | float | None):
+        raise ValueError(f"{what} is not a number: {value!r}")
+    return value
+
+
 def _event_reward(row: sqlite3.Row) -> EventReward:
-    return EventReward(value=row["reward_value"], type=row["reward_type"], key=row["key"],
+    return EventReward(value=_number(row["reward_value"], f"the value of event reward {row['id']}"), type=row["reward_type"], key=row["key"],
                        annotation=codec.loads(row["annotation"]), source=row["source"],
                        turn=row["turn_number"], created_at=codec.parse_time(row["created_at"]))
 
@@ -373,7 +379,7 @@ def _event(row: sqlite3.Row, step_id: str | None, rewards: list[EventReward]) ->
         type=kind, step_id=step_id, system_instance_id=row["system_instance_id"],
         time=row["event_time"],
         lm_calls=_lm_calls(row) if kind is EventType.LM_CALL else (),
-        reward=row["reward"],
+        reward=_number(row["reward"], f"the reward of event {row['id']}"),
         terminated=None if row["terminated"] is None else bool(row["terminated"]),
         truncated=None if row["truncated"] is None else bool(row["truncated"]),
         state_before=codec.loads(row["system_state_before"]),
@@ -384,7 +390,7 @@ def _event(row: sqlite3.Row, step_id: str | None, rewards: list[EventReward]) ->
 def _outcome(row: sqlite3.Row) -> OutcomeReward:
     metadata = _load_object(row["reward_metadata"], f"reward metadata of outcome {row['id']}")
     achievements = tuple(metadata.pop("final_achievements", None) or ())
-    return OutcomeReward(total_reward=row["total_reward"],
+    return OutcomeReward(total_reward=_number(row["total_reward"], f"the total_reward of outcome {row['id']}"),
                          achievements_count=row["achievements_count"],
                          total_steps=row["total_steps"], achievements=achievements,
                          metadata=metadata, created_at=codec.parse_time(row["created_at"]))

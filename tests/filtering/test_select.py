@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from datetime import timedelta
 
 import attrs
@@ -9,7 +11,7 @@ import pytest
 
 from synthkit.errors import SynthkitError
 from synthkit.filtering.export import filter_traces
-from synthkit.traces.store import TraceWriter
+from synthkit.traces.store import TraceDBError, TraceWriter
 from tests.factories import T0, make_session
 from tests.filtering.conftest import N, primary, target
 
@@ -178,3 +180,21 @@ def test_created_at_bounds_in_epoch_seconds(graded_db):
     start = (T0 + timedelta(minutes=5)).timestamp()
     assert kept(graded_db, min_created_at=start, max_created_at=start + 120.5) == ids([5, 6, 7])
     assert kept(graded_db, min_created_at=str(start)) == ids(i for i in USABLE if i >= 5)
+
+
+@pytest.mark.parametrize(("change", "keys", "problem"), [
+    ("UPDATE session_traces SET metadata = substr(metadata, 2) WHERE session_id = 's03'", {},
+     "its metadata is not a JSON object: "),
+    ("""UPDATE session_traces SET metadata = json_set(metadata, '$.status', json('{"code": 1}'))
+        WHERE session_id = 's03'""", {}, 'its metadata.status is not text: {"code": 1}'),
+    ("UPDATE outcome_rewards SET total_reward = 'n/a' WHERE session_id = 's03'", {},
+     "its outcome's total_reward is not a number: 'n/a'"),
+    ("UPDATE session_traces SET created_at = 'yesterday' WHERE session_id = 's03'", {"min_created_at": 0},
+     "created_at is not a date-time: 'yesterday'"),
+])
+def test_a_session_row_that_cannot_be_read_is_named_not_skipped(graded_db, change, keys, problem):
+    with contextlib.closing(sqlite3.connect(graded_db)) as conn, conn:
+        conn.execute(change)
+    with pytest.raises(TraceDBError) as caught:
+        filter_traces(graded_db, **keys)
+    assert str(caught.value).startswith(f"{graded_db}: session s03 cannot be read: {problem}")

@@ -285,6 +285,20 @@ def test_a_field_only_whole_sessions_read_is_checked_only_there(tmp_path):
         assert store.conversations(["s-1"])["s-1"][0][0].error is None  # an export never reads usage
 
 
+@pytest.mark.parametrize(("change", "problem"), [
+    ("UPDATE outcome_rewards SET total_reward = 'n/a'", "the total_reward of outcome \\d+ is not a number: 'n/a'"),
+    ("UPDATE events SET reward = 'n/a' WHERE reward IS NOT NULL", "the reward of event \\d+ is not a number: 'n/a'"),
+    ("UPDATE event_rewards SET reward_value = 'abc'", "the value of event reward \\d+ is not a number: 'abc'"),
+])
+def test_a_reward_that_is_not_a_number_is_one_error(tmp_path, change, problem):
+    write(tmp_path / "t.db", make_session())
+    with contextlib.closing(sqlite3.connect(tmp_path / "t.db")) as conn, conn:
+        assert conn.execute(change).rowcount > 0
+    with TraceStore.open(tmp_path / "t.db") as store, \
+            pytest.raises(TraceDBError, match=f"session s-1 cannot be read: {problem}"):
+        list(store.sessions())
+
+
 def test_a_fault_of_the_reader_is_not_blamed_on_the_trace(tmp_path, monkeypatch):
     from synthkit.traces import codec
 
