@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from synthkit.traces.store import TraceStore
 __all__ = ["FilterResult", "check_outputs", "filter_traces", "run_filter", "val_path"]
 
 CHUNK = 200
+_LOCATION = re.compile(r"^message \d+(?: \S+)?: ")  # grouped by problem, not by place
 
 
 @attrs.frozen
@@ -214,7 +216,7 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
                     continue
                 findings = check_example(example)
                 if findings.errors:
-                    left_out[f"not valid for fine-tuning: {findings.errors[0].split(': ', 1)[-1]}"] += 1
+                    left_out[f"not valid for fine-tuning: {_LOCATION.sub('', findings.errors[0])}"] += 1
                     continue
                 count = count_tokens(example)
                 if spec.max_tokens_per_example is not None and count > spec.max_tokens_per_example:

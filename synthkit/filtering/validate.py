@@ -26,6 +26,7 @@ ROLES = ("system", "user", "assistant", "tool", "function")
 MESSAGE_KEYS = {"role", "content", "name", "tool_calls", "tool_call_id", "weight", "function_call",
                 "refusal"}
 TOP_KEYS = {"messages", "tools", "parallel_tool_calls"}
+PART_FIELDS = ("text", "image_url", "refusal")  # part type -> the field holding it
 
 
 @attrs.define
@@ -43,6 +44,23 @@ def _empty(content: Any) -> bool:
         return not content or all(isinstance(p, Mapping) and p.get("type") == "text"
                                   and not str(p.get("text", "")).strip() for p in content)
     return False
+
+
+def _check_parts(index: int, content: Any, found: Findings) -> None:
+    """Content parts as fine-tuning takes them: text, images by URL, refusals."""
+    if not isinstance(content, list):
+        return
+    for number, part in enumerate(content):
+        where = f"message {index} content[{number}]"
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if not isinstance(kind, str) or kind not in PART_FIELDS:
+            found.errors.append(f"{where}: a part must be an object whose type is one of {', '.join(PART_FIELDS)}")
+        elif kind == "image_url":
+            image = part.get("image_url")
+            if not isinstance(image, Mapping) or not isinstance(image.get("url"), str) or not image["url"]:
+                found.errors.append(f"{where}: image_url must be {{\"url\": text}}")
+        elif not isinstance(part.get(kind), str):
+            found.errors.append(f"{where}: a {kind} part needs {kind} as text")
 
 
 def _check_tool_calls(index: int, calls: Any, found: Findings) -> list[str]:
@@ -143,6 +161,7 @@ def check_example(example: Any) -> Findings:
             found.errors.append(f"message {index}: empty content")
         elif not isinstance(message.get("content"), str | list):
             found.errors.append(f"message {index}: content must be text or a list of parts")
+        _check_parts(index, message.get("content"), found)
     last = messages[-1]
     if not isinstance(last, Mapping) or last.get("role") != "assistant":
         found.errors.append("the last message is not an assistant message")

@@ -191,6 +191,22 @@ def test_sessions_without_lm_calls_fall_back_to_messages_then_prompt(tmp_path):
         "not valid for fine-tuning: role 'developer' is not one of system, user, assistant, tool, function": 1}
 
 
+def test_examples_left_out_are_counted_by_problem_whatever_message_holds_it(tmp_path):
+    audio = [{"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}}]
+    heard = [attrs.evolve(make_session(f"audio-{n}"), events=(), messages=(
+        *[Message(role="user", content="hi")] * n, Message(role="user", content=audio),
+        Message(role="assistant", content="hello"))) for n in (0, 1)]
+    base = make_session("tools")
+    event = next(e for e in base.events if e.lm_calls)
+    odd_tools = attrs.evolve(base, events=(attrs.evolve(event, lm_calls=tuple(
+        attrs.evolve(c, tools=({"type": "code"},)) for c in event.lm_calls)),))
+    result = filter_traces(write_db(tmp_path / "t.db", [*heard, odd_tools]), tmp_path / "sft.jsonl",
+                           min_judge_scores={})
+    assert result.stats["examples"]["left_out"] == {
+        "not valid for fine-tuning: a part must be an object whose type is one of text, image_url, refusal": 2,
+        'not valid for fine-tuning: tools must be a list of {"type": "function", "function": {"name", ...}}': 1}
+
+
 def test_a_session_example_from_the_messages_table_keeps_one_system_prompt(synth_ai_db, tmp_path):
     import contextlib
     import sqlite3

@@ -70,6 +70,13 @@ def test_good_examples_pass(example):
     ({"prompt": "hi", "completion": [assistant()]}, "a prompt-completion example needs"),
     ({"prompt": [user()]}, "a prompt-completion example needs"),
     ({"prompt": [assistant("first")], "completion": [assistant()]}, "message 0: an assistant message before"),
+    (chat(user([{"type": "text", "text": 5}]), assistant()), "message 0 content[0]: a text part needs text as text"),
+    (chat(user([{"type": "text", "text": "a"}, {"type": [1]}]), assistant()),
+     "message 0 content[1]: a part must be an object whose type is one of text, image_url, refusal"),
+    (chat(user([{"type": "audio", "data": "x"}]), assistant()), "message 0 content[0]: a part must be an object"),
+    (chat(user(["look"]), assistant()), "message 0 content[0]: a part must be an object"),
+    (chat(user([{"type": "image_url", "image_url": 5}]), assistant()), 'message 0 content[0]: image_url must be'),
+    (chat(user(), assistant([{"type": "refusal", "refusal": None}])), "message 1 content[0]: a refusal part needs"),
 ])
 def test_each_broken_example_names_its_problem(example, error):
     assert any(e.startswith(error) for e in check_example(example).errors), check_example(example).errors
