@@ -22,11 +22,15 @@ from synthkit.cli.judge import options_from
 from synthkit.cli.progress import Progress
 from synthkit.cli.validate import not_ready, report_lines
 from synthkit.cli.validate import options_from as validate_options
-from synthkit.errors import RunFinishedWithErrors
+from synthkit.errors import RunFinishedWithErrors, SynthkitError
 from synthkit.filtering.export import check_outputs
+from synthkit.filtering.select import check_filter_keys
 from synthkit.filtering.spec import spec_from_config
 from synthkit.filtering.validate import validate_file
 from synthkit.judging.runner import run_judging
+from synthkit.rubrics.api import Rubric
+from synthkit.traces.scores import PRIMARY, score_index
+from synthkit.traces.store import TraceStore
 
 log = logging.getLogger("synthkit.pipeline")
 
@@ -41,6 +45,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     check_outputs(db_path, spec, output_path(run_dir, spec))
     plan = prepare(cfg)
     rubrics = plan.rubrics
+    check_filter_keys(spec, _score_keys(rubrics, db_path), missing="neither this run's rubrics nor the DB give")
     problems: list[str] = []
 
     log.info("1/4 eval")
@@ -63,7 +68,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         problems.append(f"{graded.errors} criterion results ended in error")
 
     log.info("3/4 filter")
-    filtered, outcome = filter_into(run_dir, db_path, spec)
+    try:
+        filtered, outcome = filter_into(run_dir, db_path, spec)
+    except SynthkitError as exc:  # the episodes and grades are kept, and the run directory says so
+        raise RunFinishedWithErrors(f"{exc} (the traces and judge results are kept in {db_path}: "
+                                    "run `synthkit filter` on it)", {"db": str(db_path)}) from None
 
     log.info("4/4 validate")
     reports = [validate_file(path, max_tokens=validation.max_tokens) for path in filtered.outputs]
@@ -90,6 +99,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if problems:
         raise RunFinishedWithErrors("; ".join(problems), result)
     return result
+
+
+def _score_keys(rubrics: tuple[Rubric, ...], db_path: Path) -> set[str]:
+    """The score keys this run's judge step gives, and those the DB already has."""
+    keys = {PRIMARY, *(r.id for r in rubrics), *(f"{r.id}.{c.name}" for r in rubrics for c in r.criteria())}
+    if db_path.exists():
+        with TraceStore.open(db_path) as store:
+            keys.update(score_index(store.conn).known_keys())
+    return keys
 
 
 def _summary(result: dict[str, Any], metadata: bool) -> list[str]:

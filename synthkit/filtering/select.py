@@ -26,8 +26,8 @@ from synthkit.traces.model import SessionStatus
 from synthkit.traces.scores import ScoreIndex, describe_stale, score_index
 from synthkit.traces.store import TraceDBError, TraceStore
 
-__all__ = ["BINS", "Candidate", "Kept", "Pick", "Selected", "candidates", "check_score_keys", "score_failure",
-           "select_sessions", "session_rows"]
+__all__ = ["BINS", "Candidate", "Kept", "Pick", "Selected", "candidates", "check_filter_keys", "check_score_keys",
+           "score_failure", "select_sessions", "session_rows"]
 
 BINS = 20  # histogram bins over [0, 1]
 CHUNK = 500
@@ -142,19 +142,21 @@ def _score_failure(thresholds: Mapping[str, float], scores: Mapping[str, float |
     return None
 
 
-def check_score_keys(index: ScoreIndex, where: str, keys: Iterable[str]) -> None:
-    """A key that no session has is an error listing the keys the DB has."""
-    known = set(index.known_keys())
+def check_score_keys(known: Iterable[str], where: str, keys: Iterable[str], missing: str = "no session has") -> None:
+    """A key that is not `known` is an error listing the keys there are."""
+    known = set(known)
     for key in keys:
         if key not in known:
-            raise SynthkitError(f"{where}.{key}: no session has a judge score {key!r} "
+            raise SynthkitError(f"{where}.{key}: {missing} a judge score {key!r} "
                                 f"(known keys: {', '.join(sorted(known)) or 'none: judge the DB first'})")
 
 
-def _check_keys(spec: FilterSpec, index: ScoreIndex) -> None:
+def check_filter_keys(spec: FilterSpec, known: Iterable[str], missing: str = "no session has") -> None:
+    """Every score key the filter tests must be `known`."""
+    known = set(known)
     for where, keys in (("min_judge_scores", spec.min_judge_scores), ("max_judge_scores", spec.max_judge_scores),
                         ("mix.min_judge_scores", spec.mix_min_judge_scores)):
-        check_score_keys(index, f"filter.{where}", keys)
+        check_score_keys(known, f"filter.{where}", keys, missing)
 
 
 def select_sessions(store: TraceStore, spec: FilterSpec) -> Selected:
@@ -164,7 +166,7 @@ def select_sessions(store: TraceStore, spec: FilterSpec) -> Selected:
         index = score_index(conn, spec.judge_model)
     except ValueError as exc:
         raise SynthkitError(f"filter.judge_model: {exc}") from None
-    _check_keys(spec, index)
+    check_filter_keys(spec, index.known_keys())
     keys = spec.score_keys()
     histograms = {key: [0] * (BINS + 1) for key in keys}
     rejected: Counter[str] = Counter()

@@ -211,7 +211,7 @@ def agreement(store: TraceStore, options: QueryOptions) -> list[Table]:
     keys = _correlation_keys(index, options.include_stale)
     if options.key not in keys:
         if options.key not in index.stale_keys:
-            check_score_keys(index, "query.key", [options.key])
+            check_score_keys(index.known_keys(), "query.key", [options.key])
         keys.append(options.key)  # a criterion, or an older version named outright
     pairs, ids = _pairs(store, index, keys, options.key)
     tables = [_correlation(index, pairs), _disagreements(options.key, *pairs[options.key], ids, options.top)]

@@ -158,7 +158,7 @@ def high(store: TraceStore, options: QueryOptions) -> Table:
     thresholds = dict(options.min_judge_scores)
     if not thresholds:
         raise SynthkitError("query.view=high needs query.min_primary or query.min_judge_scores")
-    check_score_keys(index, "query.min_judge_scores", thresholds)
+    check_score_keys(index.known_keys(), "query.min_judge_scores", thresholds)
 
     def keep(values: Mapping[str, float | None]) -> bool:
         return all(values.get(key) is not None and values[key] >= t for key, t in thresholds.items())

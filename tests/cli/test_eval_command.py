@@ -134,11 +134,27 @@ def test_the_pipeline_checks_every_step_before_playing(run_cli, tmp_path, monkey
     (tmp_path / "sft.jsonl").write_text("{}\n")
     for args, fragment in [((f"filter.output={tmp_path / 'sft.jsonl'}",), "sft.jsonl exists; set filter.overwrite=true"),
                            (("+validate.strictly=true",), "validate.strictly is not a known key"),
-                           (("judge.strict=true",), "needs OPENAI_API_KEY, which is not set")]:
+                           (("judge.strict=true",), "needs OPENAI_API_KEY, which is not set"),
+                           (("filter.min_judge_scores.RubricCrafterOutcome.speed=0.5",),
+                            "filter.min_judge_scores.RubricCrafterOutcome.speed: neither this run's rubrics nor "
+                            "the DB give a judge score"),
+                           (("task=math",), "filter.min_judge_scores.RubricCrafterOutcome.achievement_progression: "
+                            "neither this run's rubrics nor the DB give a judge score")]:
         result = run_cli("pipeline", "eval.seeds=[0]", *args)
         assert_one_line_error(result, fragment)
         assert "1/4 eval" not in result.out, args
     assert not (tmp_path / "experiments").exists()
+
+
+def test_a_filter_step_that_fails_keeps_the_traces_and_grades(run_cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = run_cli("pipeline", "eval.seeds=[0,1]", "eval.max_steps=50", "filter.judge_model=gpt-4o")
+    assert result.exit_code == 1
+    (run_dir,) = (tmp_path / "experiments" / "pipeline").iterdir()
+    assert f"(the traces and judge results are kept in {run_dir / 'traces.db'}: run `synthkit filter` on it)" \
+        in result.err
+    assert len(sessions(run_dir / "traces.db")) == 2 and count(run_dir / "traces.db", "judge_scores") > 0
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "finished with errors"
 
 
 def test_ctrl_c_just_after_an_episode_was_stored_keeps_each_once(run_cli, tmp_path, monkeypatch):
