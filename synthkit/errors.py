@@ -24,3 +24,10 @@ class RunFinishedWithErrors(SynthkitError):
     def __init__(self, message: str, result: dict, *, exit_code: int | None = None) -> None:
         super().__init__(message, exit_code=exit_code)
         self.result = result
+
+
+class RunFailedMidway(SynthkitError):
+    """The command failed after it had changed something (rows written to the DB): its run
+    directory is kept, its manifest says what failed, and the exit code is 1, not 2."""
+
+    exit_code = 1

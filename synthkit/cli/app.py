@@ -2,7 +2,9 @@
 
 A user mistake (`SynthkitError`, a missing or bad config value) ends as one line on stderr and
 a non-zero exit, and the run directory Hydra made for it is removed again: a failed command
-leaves no file behind. Anything else is a bug and keeps its traceback and its run directory.
+leaves no file behind. A command that fails after it changed something (`RunFailedMidway`, or
+an `OSError` the machine raised) keeps its run directory, with a manifest saying what failed.
+Anything else is a bug and keeps its traceback and its run directory.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from synthkit.cli import Command
 from synthkit.cli.experiment import write_manifest
-from synthkit.errors import RunFinishedWithErrors, SynthkitError
+from synthkit.errors import RunFailedMidway, RunFinishedWithErrors, SynthkitError
 from synthkit.resources import default_dir
 
 log = logging.getLogger("synthkit")
@@ -103,7 +105,7 @@ def _task(command: Command, failed_jobs: list[int]):
                 print(f"synthkit {command.name}: error: job {hydra_config.job.num}: {message}", file=sys.stderr)
                 failed_jobs.append(code)
                 return
-            if not finished and not isinstance(exc, OSError):  # bad input: nothing was done
+            if not finished and not isinstance(exc, OSError | RunFailedMidway):  # bad input: nothing was done
                 _fail(command, message, code, run_dir)
             if run_dir is not None:  # the run did something: its directory says what, and how it ended
                 write_manifest(run_dir, command.name, cfg, started_at, status, result)

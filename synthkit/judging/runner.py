@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from synthkit.errors import SynthkitError
+from synthkit.errors import RunFailedMidway, SynthkitError
 from synthkit.judging.llm import (
     JudgeAnswer,
     JudgeRequest,
@@ -684,6 +684,9 @@ class _Driver:
             except KeyboardInterrupt:
                 status = "interrupted"
                 raise
+            except SynthkitError as exc:  # a session that cannot be read, say
+                raise RunFailedMidway(f"{exc} (judge run {self.run_id} is recorded as failed; what it "
+                                      "graded before is kept)") from None
             finally:
                 writer.db["judge_runs"].update(self.run_id, {"status": status, "finished_at": _now()})
         return self.summary(time.perf_counter() - self.started)

@@ -107,12 +107,16 @@ def test_mistakes_are_one_line_and_leave_nothing(run_cli, project, server, args,
     assert tree(project) == before and server.requests == []
 
 
-def test_a_malformed_trace_is_one_line_naming_it(run_cli, project, server):
+def test_a_malformed_trace_is_one_line_and_the_run_it_cut_short_is_kept(run_cli, project, server):
     with contextlib.closing(sqlite3.connect(project / "traces.db")) as conn, conn:
         conn.execute("UPDATE events SET call_records = '[{\"output_tool_calls\": [1]}]' WHERE id = "
                      "(SELECT min(id) FROM events WHERE call_records IS NOT NULL)")
-    assert_one_line_error(run_cli(*local(server)), "synthkit judge: error:",
-                          "cannot be read: call record 0 of event 1: output_tool_calls[0] is not a JSON object")
+    result = run_cli(*local(server))
+    assert_one_line_error(result, "synthkit judge: error:", "cannot be read: call record 0 of event 1: "
+                          "output_tool_calls[0] is not a JSON object", "is recorded as failed", code=1)
+    assert manifest(project)["status"].startswith("failed: ")  # the DB changed: the run directory says how
+    with contextlib.closing(sqlite3.connect(project / "traces.db")) as conn:
+        assert conn.execute("SELECT status FROM judge_runs").fetchall() == [("failed",)]
 
 
 def test_strict_and_a_missing_key(run_cli, project, monkeypatch):
