@@ -244,6 +244,11 @@ def import_trace_db(source: str | Path, db_path: str | Path, *, skip_existing: b
     if db_path.exists() and source.resolve() == db_path.resolve():
         raise ImportFailed(f"source and db.path are the same file: {source}")
     with TraceStore.open(source) as store:
+        dangling = store.conn.execute("PRAGMA foreign_key_check").fetchone()
+        if dangling:
+            table, row, parent = dangling[:3]
+            raise ImportFailed(f"{source}: row {row} of {table} refers to a missing row of {parent} "
+                               "(left behind by a deleted session?); nothing imported")
         ids = [row[0] for row in store.db.execute("SELECT session_id FROM session_traces")]
     existing = set(_existing_ids(db_path, ids))
     if existing and not skip_existing:
