@@ -51,6 +51,22 @@ def no_credentials(node: DictConfig, key: str, variable: str | None = None) -> N
                             f"would be stored with the run: pass the key in {where}")
 
 
+def url(node: DictConfig, key: str, *, required: bool = False, variable: str | None = None) -> str | None:
+    """An http(s) URL with a host and no credentials in it (None when unset and not `required`):
+    an empty or mistyped server would otherwise send the calls, and the key, somewhere else."""
+    if node[key] is None and not required:
+        return None
+    value = text(node, key)
+    no_credentials(node, key, variable)
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SynthkitError(f"{name(node, key)} must be an http(s) URL, not {value!r}")
+    return value
+
+
 # A config key named like a secret (api_key, auth-key, token, client_secret, password, ...)
 SECRET_NAME = re.compile(r"(^|[_-])((api|auth|access|secret|private|client)[_-]?key|token|secret|password|passwd"
                          r"|authorization|credentials?)$", re.IGNORECASE)

@@ -37,13 +37,11 @@ def options_from(cfg: DictConfig) -> JudgeOptions:
     model = j.model if j.model is None else checks.text(j, "model")
     if model is not None and not model.strip():
         raise SynthkitError("judge.model is empty (judge=none grades code criteria only)")
-    if j.api_base is not None:
-        checks.text(j, "api_base")
-    checks.no_credentials(j, "api_base")
+    api_base = checks.url(j, "api_base")
     api_key_env = checks.variable_name(j, "api_key_env")
     dask = checks.mapping(j, "dask")
     settings = None if model is None else JudgeSettings(
-        model=model, api_base=j.api_base, temperature=number(j, "temperature", positive=False, optional=True),
+        model=model, api_base=api_base, temperature=number(j, "temperature", positive=False, optional=True),
         max_tokens=number(j, "max_tokens", integer=True), timeout_s=float(number(j, "timeout_s")),
         max_retries=number(j, "max_retries", integer=True, positive=False),
         concurrency=number(j, "concurrency", integer=True), system_prompt=flag(j, "system_prompt"),

@@ -53,21 +53,19 @@ def policy_from_config(node: DictConfig) -> Any:
             if number(node, key, positive=False) > 1:
                 raise SynthkitError(f"policy.{key} is a share between 0 and 1, not {node[key]!r}")
         return ScriptedPolicy(epsilon=float(node.epsilon), error_rate=float(node.error_rate))
-    for key in ("api_base", "system_prompt", "inference_url"):
-        if node[key] is not None:
-            checks.text(node, key)
-    for key in ("api_base", "inference_url"):
-        checks.no_credentials(node, key)
+    if node.system_prompt is not None:
+        checks.text(node, "system_prompt")
+    api_base, inference_url = checks.url(node, "api_base"), checks.url(node, "inference_url")
     model = checks.text(node, "model")
     if not model.strip():
         raise SynthkitError("policy.model is empty")
     return LitellmPolicy(
-        model=model, api_base=node.api_base, api_key_env=checks.variable_name(node, "api_key_env"),
+        model=model, api_base=api_base, api_key_env=checks.variable_name(node, "api_key_env"),
         placeholder_key=checks.flag(node, "placeholder_key"),
         temperature=number(node, "temperature", positive=False, optional=True),
         max_tokens=number(node, "max_tokens", integer=True), system_prompt=node.system_prompt,
         timeout_s=float(number(node, "timeout_s")), max_retries=number(node, "max_retries", integer=True, positive=False),
-        inference_url=node.inference_url)
+        inference_url=inference_url)
 
 
 def plain_config(node: DictConfig) -> dict[str, Any]:

@@ -105,6 +105,8 @@ def test_math_with_a_judge_inline(run_cli, tmp_path):
     (("eval.max_steps=0",), "eval.max_steps must be a whole number > 0"),
     (("eval.bogus=1",), "eval.bogus is not a known key"),
     (("policy=litellm", "policy.model=openai/gpt-4o-mini"), "policy.model openai/gpt-4o-mini needs OPENAI_API_KEY"),
+    (("policy=litellm", "policy.api_base="), "policy.api_base must be an http(s) URL, not ''"),
+    (("policy=litellm", "policy.inference_url=ftp://x/v1"), "policy.inference_url must be an http(s) URL"),
 ])
 def test_mistakes_are_one_line_and_create_nothing(run_cli, tmp_path, monkeypatch, args, fragment):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

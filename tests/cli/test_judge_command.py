@@ -97,6 +97,8 @@ def test_a_dry_run_writes_only_its_run_directory(run_cli, project, server):
      "keys come only from environment variables"),
     (("judge.model=",), "judge.model is empty"),
     (("judge.api_base=http://user:pw@127.0.0.1:9/v1",), "judge.api_base carries credentials"),
+    (("judge.api_base=",), "judge.api_base must be an http(s) URL, not ''"),
+    (("judge.api_base=localhost:8000/v1",), "judge.api_base must be an http(s) URL, not 'localhost:8000/v1'"),
     (("judge.api_base='http://127.0.0.1:9/v1?api_key=sk-leak'",), "judge.api_base carries credentials"),
     (("judge.backend=dask", "judge.dask.address=garbage"), "cannot reach the Dask scheduler at garbage"),
     (("judge.dask=null",), "judge.dask must be a map of keys to values, not None"),
