@@ -65,8 +65,8 @@ def options_from(cfg: DictConfig) -> JudgeOptions:
 def run(cfg: DictConfig) -> dict[str, Any]:
     options = options_from(cfg)
     db_path = Path(checks.text(cfg.db, "path"))
-    with TraceStore.open(db_path):
-        pass  # the DB must exist and be a trace DB before anything else
+    with TraceStore.open(db_path) as store:  # the DB must exist and be a trace DB before anything else
+        _check_selection(store, options.selection)
     rubrics = rubric_options.for_task(cfg, rubric_options.named_task(cfg))
     log.info("judging with %s: %s", "no judge (code criteria only)" if options.settings is None else options.model,
              ", ".join(rubric.id for rubric in rubrics))
@@ -88,3 +88,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise RunFinishedWithErrors(f"{summary.errors} criterion results ended in error (recorded; "
                                     "running the same command again retries them)", result)
     return result
+
+
+def _check_selection(store: TraceStore, selection: Selection) -> None:
+    """A split, task id or model that no session has is a typo: grading nothing would look like success."""
+    for where, key, values in (("judge.splits", "task_split", selection.splits),
+                               ("judge.task_ids", "task_id", selection.task_ids),
+                               ("judge.policy_models", "model", selection.models)):
+        known = {str(value) for value, _ in store.metadata_values(key) if value is not None} if values else set()
+        for value in values:
+            if value not in known:
+                raise SynthkitError(f"{where}: no session has {key} {value!r} "
+                                    f"(known: {', '.join(sorted(known)) or 'none'})")

@@ -92,6 +92,8 @@ def test_a_dry_run_writes_only_its_run_directory(run_cli, project, server):
     (("judge.backend=ray",), "judge.backend must be one of threading, loky, dask, not 'ray'"),
     (("judge.refresh=yes",), "judge.refresh must be true or false, not 'yes'"),
     (("judge.splits=train",), "judge.splits must be a list"),
+    (("judge.splits=[train,tset]",), "judge.splits: no session has task_split 'tset' (known: test, train, val)"),
+    (("judge.policy_models=[gpt-5]",), "judge.policy_models: no session has model 'gpt-5' (known: "),
     (("rubrics.select=nothing_matches",), "no rubric selected by 'nothing_matches'"),
     (("+judge.api_key=sk-leak",), "judge.api_key: a secret on the command line would be saved with the run; "
      "keys come only from environment variables"),
