@@ -25,6 +25,7 @@ from synthkit.errors import SynthkitError
 from synthkit.filtering.examples import as_chat, build_examples
 from synthkit.filtering.select import candidates, score_failure
 from synthkit.filtering.spec import FilterSpec, spec_from_config
+from synthkit.filtering.validate import check_example
 from synthkit.inspection.views import QueryOptions, index_for, scores
 from synthkit.traces.scores import CODE
 from synthkit.traces.store import TraceStore
@@ -110,7 +111,13 @@ def _lines(run: FilterRun) -> Iterator[tuple[str, int, dict[str, Any]]]:
                     example = json.loads(line)
                 except ValueError:
                     raise SynthkitError(f"{path}:{number}: not a JSON line (was the file edited?)") from None
-                yield path.name, number, example if isinstance(example, dict) else {}
+                problems = check_example(example).errors
+                if not problems and not isinstance(example.get("metadata", {}), dict):
+                    problems = ["metadata is not an object"]
+                if problems:
+                    raise SynthkitError(f"{path}:{number}: not an example the filter writes: {problems[0]} "
+                                        "(was the file edited?)")
+                yield path.name, number, example
 
 
 def _judged(store: TraceStore, run: FilterRun, session_id: str) -> tuple[Mapping[str, Any], ...]:

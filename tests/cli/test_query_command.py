@@ -174,3 +174,18 @@ def test_review_mistakes_are_one_line(run_cli, project):
     assert_one_line_error(run_cli("review", f"review.run={run_dir}", "review.rejected=true"),
                           "tested no judge score threshold")
     assert_one_line_error(run_cli("review", "review.n=0"), "review.n must be a whole number > 0")
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ('{"messages": "hi", "metadata": [1]}', "not an example the filter writes: no messages list"),
+    ('[1, 2]', "not an example the filter writes: not a JSON object but list"),
+    ('{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "metadata": [1]}',
+     "not an example the filter writes: metadata is not an object"),
+])
+def test_review_of_an_edited_file_names_the_line(run_cli, project, line, problem):
+    folder, _ = project
+    run_dir = filter_run(run_cli, folder)
+    with (run_dir / "sft.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    lines = sum(1 for _ in (run_dir / "sft.jsonl").open())
+    assert_one_line_error(run_cli("review", "review.n=100"), f"sft.jsonl:{lines}: {problem} (was the file edited?)")
