@@ -103,6 +103,12 @@ def _check_file(path: Path) -> None:
         raise TraceDBError(f"{path} is an empty file, not a trace DB")
 
 
+def _unreadable(path: Path, exc: sqlite3.DatabaseError) -> TraceDBError:
+    if "locked" in str(exc):  # another connection holds it past our busy timeout
+        return TraceDBError(f"{path} is locked by another process ({exc}); try again when it is done")
+    return TraceDBError(f"{path} is corrupt or unreadable: {exc}")
+
+
 def _schema_version(conn: sqlite3.Connection, path: Path) -> int:
     """The DB's synthkit schema version (0: written by synth-ai), after checking it is a trace DB."""
     try:
@@ -110,7 +116,7 @@ def _schema_version(conn: sqlite3.Connection, path: Path) -> int:
     except sqlite3.DatabaseError as exc:
         if "file is not a database" in str(exc):
             raise TraceDBError(f"{path} is not a SQLite database") from None
-        raise TraceDBError(f"{path} is corrupt or unreadable: {exc}") from None
+        raise _unreadable(path, exc) from None
     try:
         missing = [t for t in schema.REQUIRED_COLUMNS if t not in tables]
         if "session_traces" not in tables:
@@ -128,7 +134,7 @@ def _schema_version(conn: sqlite3.Connection, path: Path) -> int:
             return 0
         row = conn.execute("SELECT value FROM synthkit_meta WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise TraceDBError(f"{path} is corrupt or unreadable: {exc}") from None
+        raise _unreadable(path, exc) from None
     if row is None or not str(row[0]).isdigit():
         raise TraceDBError(f"{path} has an unreadable schema version: {None if row is None else row[0]!r}")
     version = int(row[0])

@@ -311,6 +311,20 @@ def test_a_fault_of_the_reader_is_not_blamed_on_the_trace(tmp_path, monkeypatch)
         store.conversations(["s-1"])
 
 
+def test_a_db_locked_by_another_process_says_so_not_corrupt(tmp_path):
+    path = tmp_path / "t.db"
+    write(path, make_session())
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:  # readers wait SQLite's default 5 s first
+        with pytest.raises(TraceDBError, match=f"^{path} is locked by another process \\(database is locked\\)"):
+            TraceStore.open(path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
 def test_times_in_every_spelling_read_as_utc():
     from synthkit.traces.codec import parse_time
 
