@@ -160,8 +160,9 @@ def score_index(conn: sqlite3.Connection, judge_model: str | None = None) -> Sco
         "SELECT DISTINCT judge_model FROM judge_scores WHERE kind = 'judge' AND judge_model != ? "
         "ORDER BY judge_model", [NO_JUDGE]))
     if judge_model is not None and judge_model not in judge_models:
-        raise ValueError(f"judge model {judge_model!r} has no judge results in this DB "
-                         f"(judge models: {', '.join(judge_models) or 'none'})")
+        raise ValueError(f"judge model {judge_model!r} has no judge results in this DB " + (
+            f"(judge models: {', '.join(judge_models)})" if judge_models else
+            "(no LLM judge graded it; code criteria count without choosing a judge)"))
     if "judge_scores" not in tables:
         return ScoreIndex(None, (), {}, frozenset(), frozenset(), metadata_keys, {})
     if judge_model is None:
