@@ -178,6 +178,7 @@ def test_rerun_of_something_else_is_one_line(run_cli, project):
     (("db.path=nowhere.db",), "trace DB not found: nowhere.db"),
     (("filter.min_judge_scores.speed=0.5",), "filter.min_judge_scores.speed: no session has a judge score 'speed'"),
     (("filter.output=out/sft.jsonl",), "filter.output: the folder out does not exist"),
+    (("filter.output=",), "filter.output is empty (null writes sft.jsonl in the run directory)"),
     (("filter.min_judge_score.speed=0.5",), "filter.min_judge_score is not a filter key (keys: dedup, "),
     (("filter.output=traces.db", "filter.overwrite=true"), "filter.output: traces.db is the trace DB itself"),
 ])
