@@ -158,6 +158,14 @@ def text(node: DictConfig, key: str) -> str:
     return value
 
 
+def nonempty(node: DictConfig, key: str) -> str:
+    """Text with something in it: an empty name would be recorded as one."""
+    value = text(node, key)
+    if not value.strip():
+        raise SynthkitError(f"{name(node, key)} is empty")
+    return value
+
+
 def strings(node: DictConfig, key: str) -> list[str]:
     value = node[key]
     if not isinstance(value, ListConfig) or not all(isinstance(v, str | int) for v in value):

@@ -129,7 +129,7 @@ def prepare(cfg: DictConfig) -> Plan:
     if isinstance(task, RemoteTask):
         policy = task.bind(policy)
     policy.check()
-    return Plan(seeds=seeds, split=checks.text(e, "split"), max_steps=checks.number(e, "max_steps", integer=True),
+    return Plan(seeds=seeds, split=checks.nonempty(e, "split"), max_steps=checks.number(e, "max_steps", integer=True),
                 concurrency=checks.number(e, "concurrency", integer=True), rerun=checks.flag(e, "rerun"),
                 task=task, policy=policy, rubrics=rubric_options.for_task(cfg, task))
 

@@ -36,9 +36,9 @@ def task_from_config(node: DictConfig) -> Any:
     checks.only(node, TASK_KEYS[name])
     if name == "crafter":
         return CrafterTask(max_actions_per_call=checks.number(node, "max_actions_per_call", integer=True),
-                           task_id=checks.text(node, "task_id"))
+                           task_id=checks.nonempty(node, "task_id"))
     if name == "math":
-        return MathTask(task_id=checks.text(node, "task_id"))
+        return MathTask(task_id=checks.nonempty(node, "task_id"))
     from synthkit.collect.taskapp import task_app_from_config
 
     return task_app_from_config(node)

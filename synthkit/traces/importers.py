@@ -135,11 +135,11 @@ def chat_record_to_session(record: Any, created_at: datetime, metadata: dict[str
     if not any(m.role == "assistant" for m in messages):
         raise _BadLine("no assistant message")
 
-    session_id = record.get("session_id") or line_metadata.get("session_id") or (
-        "chat_" + hashlib.sha256(json.dumps([raw_messages, tools], sort_keys=True,
-                                            ensure_ascii=False).encode()).hexdigest()[:20])
-    if not isinstance(session_id, str):
-        raise _BadLine("session_id is not a string")
+    given = [source.get("session_id") for source in (record, line_metadata) if "session_id" in source]
+    if any(not isinstance(value, str) or not value.strip() for value in given):
+        raise _BadLine("session_id is not a non-empty string")
+    session_id = given[0] if given else "chat_" + hashlib.sha256(json.dumps(
+        [raw_messages, tools], sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:20]
     extra = {k: v for k, v in record.items() if k not in _CHAT_KEYS}
     session_metadata = {**metadata, **{k: v for k, v in line_metadata.items() if k != "session_id"}}
     if extra:

@@ -103,6 +103,8 @@ def test_math_with_a_judge_inline(run_cli, tmp_path):
     (("task.name=chess",), "task.name must be one of crafter, math, taskapp"),
     (("policy.epsilon=2",), "policy.epsilon is a share between 0 and 1"),
     (("eval.max_steps=0",), "eval.max_steps must be a whole number > 0"),
+    (("eval.split=",), "eval.split is empty"),
+    (("task.task_id= ",), "task.task_id is empty"),
     (("eval.bogus=1",), "eval.bogus is not a known key"),
     (("policy=litellm", "policy.model=openai/gpt-4o-mini"), "policy.model openai/gpt-4o-mini needs OPENAI_API_KEY"),
     (("policy=litellm", "policy.api_base="), "policy.api_base must be an http(s) URL, not ''"),

@@ -76,6 +76,8 @@ BAD_LINES = [
     ({"messages": [{"role": "user", "content": 5}]}, "message 1 has content of type int"),
     ({"messages": [{"role": "assistant", "content": "x", "tool_calls": [{"id": "c"}]}]}, "message 1 has a tool call without function.name"),
     ({"messages": WEATHER, "tools": "weather"}, "'tools' is not a list"),
+    ({"messages": WEATHER, "session_id": ""}, "session_id is not a non-empty string"),
+    ({"messages": WEATHER, "metadata": {"session_id": 7}}, "session_id is not a non-empty string"),
 ]
 
 
