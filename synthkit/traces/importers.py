@@ -131,6 +131,9 @@ def chat_record_to_session(record: Any, created_at: datetime, metadata: dict[str
     line_metadata = record.get("metadata") or {}
     if not isinstance(line_metadata, dict):
         raise _BadLine("'metadata' is not an object")
+    problem = metadata_problem(line_metadata)
+    if problem:
+        raise _BadLine(f"metadata.{problem}")
     messages = [_chat_message(raw, i) for i, raw in enumerate(raw_messages)]
     if not any(m.role == "assistant" for m in messages):
         raise _BadLine("no assistant message")
@@ -184,6 +187,31 @@ def _chat_sessions(source: Path, metadata: dict[str, Any], started: datetime,
             raise ImportFailed(f"{source} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
+TEXT_FIELDS = ("task_id", "task_split", "model", "status")  # what selections and filters compare as text
+
+
+def metadata_problem(metadata: dict[str, Any]) -> str | None:
+    """What is wrong with session metadata that filters read (None: nothing)."""
+    for key in TEXT_FIELDS:
+        if not isinstance(metadata.get(key), str | None):
+            return f"{key} must be text, not {json.dumps(metadata[key], ensure_ascii=False, default=str)[:60]}"
+    scores = metadata.get("judge_scores")
+    if scores is not None and (not isinstance(scores, dict) or not all(map(_score, scores.values()))):
+        return "judge_scores must be an object of numbers"
+    return None
+
+
+def _score(value: Any) -> bool:
+    """A number, null, or text holding a number (synth-ai's judges write that too)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
 def import_chat_jsonl(source: str | Path, db_path: str | Path, *, skip_bad: bool = False,
                       skip_existing: bool = False, metadata: dict[str, Any] | None = None,
                       ) -> ImportReport:
@@ -191,6 +219,9 @@ def import_chat_jsonl(source: str | Path, db_path: str | Path, *, skip_bad: bool
     _check_source(source)
     started = datetime.now(UTC)
     metadata = dict(metadata or {})
+    problem = metadata_problem(metadata)
+    if problem:
+        raise ImportFailed(f"metadata.{problem}")
 
     bad: list[tuple[int, str]] = []
     seen: dict[str, int] = {}

@@ -77,6 +77,9 @@ BAD_LINES = [
     ({"messages": [{"role": "assistant", "content": "x", "tool_calls": [{"id": "c"}]}]}, "message 1 has a tool call without function.name"),
     ({"messages": WEATHER, "tools": "weather"}, "'tools' is not a list"),
     ({"messages": WEATHER, "session_id": ""}, "session_id is not a non-empty string"),
+    ({"messages": WEATHER, "metadata": {"status": {"code": 200}}}, 'metadata.status must be text, not {"code": 200}'),
+    ({"messages": WEATHER, "metadata": {"judge_scores": {"quality": "high"}}},
+     "metadata.judge_scores must be an object of numbers"),
     ({"messages": WEATHER, "metadata": {"session_id": 7}}, "session_id is not a non-empty string"),
 ]
 
@@ -227,3 +230,15 @@ def test_a_source_with_rows_left_behind_is_refused_and_creates_nothing(tmp_path,
     with pytest.raises(ImportFailed, match=f"{problem} \\(left behind by a deleted session\\?\\); nothing imported"):
         import_trace_db(synth_ai_db, tmp_path / "dest.db")
     assert not (tmp_path / "dest.db").exists()
+
+
+@pytest.mark.parametrize(("metadata", "problem"), [
+    ({"task_split": [1]}, "metadata.task_split must be text, not \\[1\\]"),
+    ({"judge_scores": [0.5]}, "metadata.judge_scores must be an object of numbers"),
+])
+def test_metadata_given_for_every_line_is_checked_first(tmp_path, metadata, problem):
+    source = tmp_path / "chat.jsonl"
+    source.write_text(json.dumps({"messages": WEATHER}) + "\n")
+    with pytest.raises(ImportFailed, match=f"^{problem}$"):
+        import_chat_jsonl(source, tmp_path / "t.db", metadata=metadata)
+    assert not (tmp_path / "t.db").exists()
