@@ -280,7 +280,7 @@ def import_trace_db(source: str | Path, db_path: str | Path, *, skip_existing: b
             table, row, parent = dangling[:3]
             raise ImportFailed(f"{source}: row {row} of {table} refers to a missing row of {parent} "
                                "(left behind by a deleted session?); nothing imported")
-        ids = [row[0] for row in store.db.execute("SELECT session_id FROM session_traces")]
+        ids = [session.session_id for session in store.sessions()]  # each read whole: a bad one is named here
     existing = set(_existing_ids(db_path, ids))
     if existing and not skip_existing:
         first = sorted(existing)[0]

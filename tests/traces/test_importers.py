@@ -218,16 +218,21 @@ def test_a_bad_source_db_creates_nothing(tmp_path):
 
 @pytest.mark.parametrize(("change", "problem"), [
     ("DELETE FROM session_traces WHERE session_id = 'session_b1612dd272d1'",
-     "row \\d+ of \\w+ refers to a missing row of session_traces"),
+     "row \\d+ of \\w+ refers to a missing row of session_traces \\(left behind by a deleted session\\?\\); "
+     "nothing imported"),
     ("UPDATE events SET timestep_id = 99999 WHERE id = 3", "row 3 of events refers to a missing row of session_timesteps"),
+    ("UPDATE events SET call_records = '[1]' WHERE id = 5",
+     "session session_b1612dd272d1 cannot be read: call record 0 of event 5: a call record is not a JSON object"),
 ])
-def test_a_source_with_rows_left_behind_is_refused_and_creates_nothing(tmp_path, synth_ai_db, change, problem):
+def test_a_source_that_cannot_be_read_whole_is_refused_and_creates_nothing(tmp_path, synth_ai_db, change, problem):
     import contextlib
     import sqlite3
 
     with contextlib.closing(sqlite3.connect(synth_ai_db)) as conn, conn:  # foreign keys are off by default
         conn.execute(change)
-    with pytest.raises(ImportFailed, match=f"{problem} \\(left behind by a deleted session\\?\\); nothing imported"):
+    from synthkit import TraceDBError
+
+    with pytest.raises((ImportFailed, TraceDBError), match=problem):
         import_trace_db(synth_ai_db, tmp_path / "dest.db")
     assert not (tmp_path / "dest.db").exists()
 
