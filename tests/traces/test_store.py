@@ -251,6 +251,14 @@ def test_bad_dbs_are_refused_with_one_clear_error(tmp_path, make, message):
     assert tree(tmp_path) == before
 
 
+def damaged(folder: Path, statement: str, *params: str) -> Path:
+    """A DB of one session, changed by a statement that must change something."""
+    write(folder / "t.db", make_session())
+    with contextlib.closing(sqlite3.connect(folder / "t.db")) as conn, conn:
+        assert conn.execute(statement, params).rowcount > 0
+    return folder / "t.db"
+
+
 @pytest.mark.parametrize(("records", "problem"), [
     ('{"input_messages": []}', "call_records of event \\d+ is not a JSON list"),
     ('["a record"]', "call record 0 of event \\d+: a call record is not a JSON object"),
@@ -266,20 +274,16 @@ def test_bad_dbs_are_refused_with_one_clear_error(tmp_path, make, message):
     ('[{"error": [1]}]', "error is neither text nor a JSON object"),
 ])
 def test_a_malformed_call_record_is_one_error_naming_its_field(tmp_path, records, problem):
-    write(tmp_path / "t.db", make_session())
-    with contextlib.closing(sqlite3.connect(tmp_path / "t.db")) as conn, conn:
-        conn.execute("UPDATE events SET call_records = ? WHERE event_type = 'cais'", (records,))
-    with TraceStore.open(tmp_path / "t.db") as store:
+    db = damaged(tmp_path, "UPDATE events SET call_records = ? WHERE event_type = 'cais'", records)
+    with TraceStore.open(db) as store:
         for read in (lambda: list(store.sessions()), lambda: store.conversations(["s-1"])):
             with pytest.raises(TraceDBError, match=f"session s-1 cannot be read: .*{problem}"):
                 read()
 
 
 def test_a_field_only_whole_sessions_read_is_checked_only_there(tmp_path):
-    write(tmp_path / "t.db", make_session())
-    with contextlib.closing(sqlite3.connect(tmp_path / "t.db")) as conn, conn:
-        conn.execute("""UPDATE events SET call_records = '[{"usage": 3}]' WHERE event_type = 'cais'""")
-    with TraceStore.open(tmp_path / "t.db") as store:
+    db = damaged(tmp_path, """UPDATE events SET call_records = '[{"usage": 3}]' WHERE event_type = 'cais'""")
+    with TraceStore.open(db) as store:
         with pytest.raises(TraceDBError, match="call record 0 of event \\d+: usage is not a JSON object"):
             list(store.sessions())
         assert store.conversations(["s-1"])["s-1"][0][0].error is None  # an export never reads usage
@@ -291,10 +295,7 @@ def test_a_field_only_whole_sessions_read_is_checked_only_there(tmp_path):
     ("UPDATE event_rewards SET reward_value = 'abc'", "the value of event reward \\d+ is not a number: 'abc'"),
 ])
 def test_a_reward_that_is_not_a_number_is_one_error(tmp_path, change, problem):
-    write(tmp_path / "t.db", make_session())
-    with contextlib.closing(sqlite3.connect(tmp_path / "t.db")) as conn, conn:
-        assert conn.execute(change).rowcount > 0
-    with TraceStore.open(tmp_path / "t.db") as store, \
+    with TraceStore.open(damaged(tmp_path, change)) as store, \
             pytest.raises(TraceDBError, match=f"session s-1 cannot be read: {problem}"):
         list(store.sessions())
 
