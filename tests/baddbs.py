@@ -41,3 +41,8 @@ def future_version(path: Path) -> None:
 def missing_column(path: Path) -> None:
     _execute(path, *(ddl.replace("call_records TEXT,", "") if table == "events" else ddl
                      for table, ddl in schema.V3_TABLES.items()))
+
+
+def dropped_judge_table(path: Path) -> None:
+    valid(path)
+    _execute(path, "DROP TABLE judge_runs")

@@ -188,6 +188,9 @@ V3_INDEXES = (
     'CREATE INDEX IF NOT EXISTS idx_event_rewards_key ON event_rewards ("key")',
 )
 
+# The synthkit tables each schema version brought; a DB of that version has all of them.
+TABLES_SINCE: dict[int, tuple[str, ...]] = {1: ("judge_runs", "judge_scores", "judge_cache"), 2: ("rubric_scores",)}
+
 SYNTHKIT_TABLES: dict[str, str] = {
     "synthkit_meta": """
         CREATE TABLE IF NOT EXISTS synthkit_meta (

@@ -142,6 +142,12 @@ def _schema_version(conn: sqlite3.Connection, path: Path) -> int:
         raise TraceDBError(
             f"{path} has trace schema version {version}; this synthkit reads up to "
             f"version {schema.SCHEMA_VERSION}: upgrade synthkit")
+    missing = [table for since, names in schema.TABLES_SINCE.items() if since <= version
+               for table in names if table not in tables]
+    if missing:
+        raise TraceDBError(f"{path} lacks synthkit's {', '.join(missing)} table(s) (dropped by hand?): restore "
+                           "them, or delete the synthkit_meta table too and the next command that writes makes "
+                           "them afresh")
     return version
 
 

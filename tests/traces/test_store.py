@@ -226,6 +226,18 @@ def test_a_version_1_db_gains_rubric_scores_when_written(tmp_path):
         assert [s.session_id for s in store.sessions()] == ["kept"]
 
 
+def test_a_db_whose_synthkit_tables_were_dropped_is_made_whole_by_the_next_writer(tmp_path):
+    path = tmp_path / "t.db"
+    baddbs.dropped_judge_table(path)
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("DROP TABLE synthkit_meta")  # as the error says
+    with TraceWriter.open(path):
+        pass
+    with TraceStore.open(path) as store:
+        assert store.schema_version == schema.SCHEMA_VERSION and store.table_exists("judge_runs")
+        assert [s.session_id for s in store.sessions()] == ["s-1"]
+
+
 # -- bad DBs: one clear error each, nothing created or changed ---------------------------------
 
 @pytest.mark.parametrize(("make", "message"), [
@@ -237,6 +249,7 @@ def test_a_version_1_db_gains_rubric_scores_when_written(tmp_path):
     (baddbs.not_a_trace_db, "not a trace DB \\(no session_traces table\\)"),
     (baddbs.future_version, "schema version 99; this synthkit reads up to version 2"),
     (baddbs.missing_column, "table events lacks columns: call_records"),
+    (baddbs.dropped_judge_table, "lacks synthkit's judge_runs table\\(s\\) \\(dropped by hand\\?\\)"),
 ])
 def test_bad_dbs_are_refused_with_one_clear_error(tmp_path, make, message):
     path = tmp_path / "traces.db"
