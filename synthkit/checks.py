@@ -158,11 +158,11 @@ def text(node: DictConfig, key: str) -> str:
     return value
 
 
-def nonempty(node: DictConfig, key: str) -> str:
+def nonempty(node: DictConfig, key: str, hint: str = "") -> str:
     """Text with something in it: an empty name would be recorded as one."""
     value = text(node, key)
     if not value.strip():
-        raise SynthkitError(f"{name(node, key)} is empty")
+        raise SynthkitError(f"{name(node, key)} is empty{hint}")
     return value
 
 

@@ -34,9 +34,7 @@ def options_from(cfg: DictConfig) -> JudgeOptions:
                             "environment variables (OPENAI_API_KEY, GROQ_API_KEY, ANTHROPIC_API_KEY, "
                             "or the one judge.api_key_env names)")
     number, flag, strings = checks.number, checks.flag, checks.strings
-    model = j.model if j.model is None else checks.text(j, "model")
-    if model is not None and not model.strip():
-        raise SynthkitError("judge.model is empty (judge=none grades code criteria only)")
+    model = None if j.model is None else checks.nonempty(j, "model", " (judge=none grades code criteria only)")
     api_base = checks.url(j, "api_base")
     api_key_env = checks.variable_name(j, "api_key_env")
     dask = checks.mapping(j, "dask")
@@ -92,11 +90,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 def _check_selection(store: TraceStore, selection: Selection) -> None:
     """A split, task id or model that no session has is a typo: grading nothing would look like success."""
-    for where, key, values in (("judge.splits", "task_split", selection.splits),
-                               ("judge.task_ids", "task_id", selection.task_ids),
-                               ("judge.policy_models", "model", selection.models)):
-        known = {str(value) for value, _ in store.metadata_values(key) if value is not None} if values else set()
-        for value in values:
-            if value not in known:
-                raise SynthkitError(f"{where}: no session has {key} {value!r} "
-                                    f"(known: {', '.join(sorted(known)) or 'none'})")
+    for where, key, field in (("judge.splits", "task_split", "splits"), ("judge.task_ids", "task_id", "task_ids"),
+                              ("judge.policy_models", "model", "models")):
+        for value in getattr(selection, field):
+            if not store.count_sessions(Selection(**{field: (value,)})):
+                known = sorted(str(v) for v, _ in store.metadata_values(key) if v is not None)
+                shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+                raise SynthkitError(f"{where}: no session has {key} {value!r} (known: {shown or 'none'})")

@@ -25,11 +25,11 @@ from synthkit.cli.validate import options_from as validate_options
 from synthkit.errors import RunFinishedWithErrors, SynthkitError
 from synthkit.filtering.export import check_outputs
 from synthkit.filtering.select import check_filter_keys
-from synthkit.filtering.spec import spec_from_config
+from synthkit.filtering.spec import FilterSpec, spec_from_config
 from synthkit.filtering.validate import validate_file
 from synthkit.judging.runner import run_judging
 from synthkit.rubrics.api import Rubric
-from synthkit.traces.scores import PRIMARY, score_index
+from synthkit.traces.scores import NO_JUDGE, PRIMARY, score_index
 from synthkit.traces.store import TraceStore
 
 log = logging.getLogger("synthkit.pipeline")
@@ -45,7 +45,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     check_outputs(db_path, spec, output_path(run_dir, spec))
     plan = prepare(cfg)
     rubrics = plan.rubrics
-    check_filter_keys(spec, _score_keys(rubrics, db_path), missing="neither this run's rubrics nor the DB give")
+    _check_judge_choice(spec, options.model, db_path, rubrics)
     problems: list[str] = []
 
     log.info("1/4 eval")
@@ -101,13 +101,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-def _score_keys(rubrics: tuple[Rubric, ...], db_path: Path) -> set[str]:
-    """The score keys this run's judge step gives, and those the DB already has."""
+def _check_judge_choice(spec: FilterSpec, model: str, db_path: Path, rubrics: tuple[Rubric, ...]) -> None:
+    """What the filter step will ask of the judge results, checked before the first episode:
+    a typo found after the episodes and the judge calls would waste them."""
     keys = {PRIMARY, *(r.id for r in rubrics), *(f"{r.id}.{c.name}" for r in rubrics for c in r.criteria())}
+    models = {model} - {NO_JUDGE}
     if db_path.exists():
         with TraceStore.open(db_path) as store:
-            keys.update(score_index(store.conn).known_keys())
-    return keys
+            index = score_index(store.conn)
+            keys.update(index.known_keys())
+            models.update(index.judge_models)
+    if spec.judge_model is not None and spec.judge_model not in models:
+        raise SynthkitError(f"filter.judge_model: {spec.judge_model!r} is neither this run's judge ({model}) nor "
+                            f"one that graded the DB (known: {', '.join(sorted(models)) or 'none'})")
+    check_filter_keys(spec, keys, missing="neither this run's rubrics nor the DB give")
 
 
 def _summary(result: dict[str, Any], metadata: bool) -> list[str]:

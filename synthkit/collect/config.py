@@ -56,9 +56,7 @@ def policy_from_config(node: DictConfig) -> Any:
     if node.system_prompt is not None:
         checks.text(node, "system_prompt")
     api_base, inference_url = checks.url(node, "api_base"), checks.url(node, "inference_url")
-    model = checks.text(node, "model")
-    if not model.strip():
-        raise SynthkitError("policy.model is empty")
+    model = checks.nonempty(node, "model")
     return LitellmPolicy(
         model=model, api_base=api_base, api_key_env=checks.variable_name(node, "api_key_env"),
         placeholder_key=checks.flag(node, "placeholder_key"),

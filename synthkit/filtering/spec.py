@@ -179,7 +179,8 @@ def spec_from_config(node: DictConfig) -> FilterSpec:
         format=checks.choice(node, "format", FORMATS),
         granularity=checks.choice(node, "granularity", GRANULARITIES),
         metadata=checks.flag(node, "metadata"),
-        output=None if node.output is None else _path(node, "output"),
+        output=None if node.output is None else checks.nonempty(
+            node, "output", " (null writes sft.jsonl in the run directory)"),
         overwrite=checks.flag(node, "overwrite"), plot=checks.flag(node, "plot"))
     _check_ranges(spec)
     return spec
@@ -211,9 +212,3 @@ def _check_ranges(spec: FilterSpec) -> None:
     if spec.stratify_by is not None and not spec.mix_share:
         raise SynthkitError("filter.stratify_by applies to the mix: set filter.mix.share too")
 
-
-def _path(node: DictConfig, key: str) -> str:
-    value = checks.text(node, key)
-    if not value.strip():
-        raise SynthkitError(f"filter.{key} is empty (null writes sft.jsonl in the run directory)")
-    return value

@@ -116,7 +116,7 @@ def _lines(run: FilterRun) -> Iterator[tuple[str, int, dict[str, Any]]]:
                     problems = ["metadata is not an object"]
                 if problems:
                     raise SynthkitError(f"{path}:{number}: not an example the filter writes: {problems[0]} "
-                                        "(was the file edited?)")
+                                        "(edited, or written by an older synthkit?)")
                 yield path.name, number, example
 
 

@@ -79,7 +79,7 @@ def parse_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), tz=UTC)
+        return _from_epoch(value, value)
     else:
         text = str(value).strip()
         if text.startswith("datetime.datetime("):
@@ -91,11 +91,15 @@ def parse_time(value: Any) -> datetime | None:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            try:
-                return datetime.fromtimestamp(float(text), tz=UTC)
-            except ValueError:
-                raise ValueError(f"not a date-time: {value!r}") from None
+            return _from_epoch(text, value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _from_epoch(seconds: Any, value: Any) -> datetime:
+    try:
+        return datetime.fromtimestamp(float(seconds), tz=UTC)
+    except (ValueError, OverflowError, OSError):  # not a number, or out of a date-time's range
+        raise ValueError(f"not a date-time: {value!r}") from None
 
 
 def format_time(value: datetime | None) -> str | None:
@@ -319,12 +323,19 @@ def _check_record(record: Any) -> None:
     _optional(record.get("usage"), dict, "usage")
     if not isinstance(record.get("error"), str | dict | None):
         raise ValueError("error is neither text nor a JSON object")
+    for key in ("started_at", "completed_at"):
+        try:
+            parse_time(record.get(key))
+        except ValueError as exc:
+            raise ValueError(f"{key} is {exc}") from None
     _objects(record.get("output_tool_calls"), "output_tool_calls")
     for key in ("input_messages", "output_messages"):
         for i, message in enumerate(_objects(record.get(key), key)):
             metadata = _optional(message.get("metadata"), dict, f"{key}[{i}].metadata")
             for j, call in enumerate(_objects(metadata.get("tool_calls"), f"{key}[{i}].metadata.tool_calls")):
-                _optional(call.get("function"), dict, f"{key}[{i}].metadata.tool_calls[{j}].function")
+                function = _optional(call.get("function"), dict, f"{key}[{i}].metadata.tool_calls[{j}].function")
+                if not isinstance((function or call).get("name"), str):
+                    raise ValueError(f"{key}[{i}].metadata.tool_calls[{j}] has no function name")
             _objects(message.get("parts"), f"{key}[{i}].parts")
 
 
@@ -337,7 +348,7 @@ def from_records(records: list[Any], read: Callable[[dict[str, Any]], T], where:
     reading fast and lets a fault of the reader itself show as what it is."""
     try:
         return [read(record) for record in records]
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, KeyError):
         for i, record in enumerate(records):
             try:
                 _check_record(record)

@@ -20,6 +20,7 @@ import attrs
 from synthkit.errors import SynthkitError
 from synthkit.traces import codec
 from synthkit.traces.model import Event, EventType, LMCall, Message, Session, Timestep
+from synthkit.traces.scores import score_number
 from synthkit.traces.store import TraceStore, TraceWriter
 
 __all__ = ["ImportFailed", "ImportReport", "chat_record_to_session", "detect_format",
@@ -138,7 +139,7 @@ def chat_record_to_session(record: Any, created_at: datetime, metadata: dict[str
     if not any(m.role == "assistant" for m in messages):
         raise _BadLine("no assistant message")
 
-    given = [source.get("session_id") for source in (record, line_metadata) if "session_id" in source]
+    given = [source["session_id"] for source in (record, line_metadata) if source.get("session_id") is not None]
     if any(not isinstance(value, str) or not value.strip() for value in given):
         raise _BadLine("session_id is not a non-empty string")
     session_id = given[0] if given else "chat_" + hashlib.sha256(json.dumps(
@@ -187,29 +188,19 @@ def _chat_sessions(source: Path, metadata: dict[str, Any], started: datetime,
             raise ImportFailed(f"{source} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-TEXT_FIELDS = ("task_id", "task_split", "model", "status")  # what selections and filters compare as text
-
-
 def metadata_problem(metadata: dict[str, Any]) -> str | None:
-    """What is wrong with session metadata that filters read (None: nothing)."""
-    for key in TEXT_FIELDS:
-        if not isinstance(metadata.get(key), str | None):
-            return f"{key} must be text, not {json.dumps(metadata[key], ensure_ascii=False, default=str)[:60]}"
+    """What is wrong with session metadata that selections and filters read (None: nothing)."""
+    for key in ("task_id", "task_split", "model"):  # compared as text: 3 matches task_ids=[3]
+        value = metadata.get(key)
+        if isinstance(value, bool) or not isinstance(value, str | int | None):
+            return f"{key} must be text, not {json.dumps(value, ensure_ascii=False, default=str)[:60]}"
+    if not isinstance(metadata.get("status"), str | None):
+        return f"status must be text, not {json.dumps(metadata['status'], ensure_ascii=False, default=str)[:60]}"
     scores = metadata.get("judge_scores")
-    if scores is not None and (not isinstance(scores, dict) or not all(map(_score, scores.values()))):
+    if scores is not None and (not isinstance(scores, dict) or any(
+            value is not None and score_number(value) is None for value in scores.values())):
         return "judge_scores must be an object of numbers"
     return None
-
-
-def _score(value: Any) -> bool:
-    """A number, null, or text holding a number (synth-ai's judges write that too)."""
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return False
-        return True
-    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
 def import_chat_jsonl(source: str | Path, db_path: str | Path, *, skip_bad: bool = False,
@@ -266,6 +257,24 @@ def _existing_ids(db_path: Path, ids: Any) -> list[str]:
 
 # -- another trace DB ---------------------------------------------------------------------------
 
+# the merged tables that refer to others
+MERGED_CHILDREN = ("session_traces", "session_timesteps", "events", "messages", "event_rewards", "outcome_rewards",
+                   "judge_scores", "rubric_scores")
+
+def _check_references(store: TraceStore, source: Path) -> None:
+    """Rows of a session's tables whose session, step or event is gone (SQLite does not enforce
+    foreign keys unless asked) would not merge: name the first."""
+    for table in MERGED_CHILDREN:
+        if not store.table_exists(table):
+            continue
+        dangling = store.conn.execute(f'PRAGMA foreign_key_check("{table}")').fetchone()
+        if dangling:
+            _, row, parent = dangling[:3]
+            (session,) = store.conn.execute(f'SELECT session_id FROM "{table}" WHERE rowid = ?', (row,)).fetchone()
+            raise ImportFailed(f"{source}: row {row} of {table} (session {session}) refers to a missing row of "
+                               f"{parent} (left behind by a deleted session?); nothing imported")
+
+
 def import_trace_db(source: str | Path, db_path: str | Path, *, skip_existing: bool = False,
                     ) -> ImportReport:
     """Merge the sessions of another trace DB (synth-ai's or synthkit's) row for row, ids kept,
@@ -275,11 +284,7 @@ def import_trace_db(source: str | Path, db_path: str | Path, *, skip_existing: b
     if db_path.exists() and source.resolve() == db_path.resolve():
         raise ImportFailed(f"source and db.path are the same file: {source}")
     with TraceStore.open(source) as store:
-        dangling = store.conn.execute("PRAGMA foreign_key_check").fetchone()
-        if dangling:
-            table, row, parent = dangling[:3]
-            raise ImportFailed(f"{source}: row {row} of {table} refers to a missing row of {parent} "
-                               "(left behind by a deleted session?); nothing imported")
+        _check_references(store, source)
         ids = [session.session_id for session in store.sessions()]  # each read whole: a bad one is named here
     existing = set(_existing_ids(db_path, ids))
     if existing and not skip_existing:

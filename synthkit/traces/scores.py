@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 __all__ = ["CODE", "NO_JUDGE", "PRIMARY", "ScoreIndex", "describe_stale", "latest_overall", "latest_versions",
-           "overall", "score_index"]
+           "overall", "score_index", "score_number"]
 
 CODE = "code"  # the judge model recorded for code criteria (and rubrics made only of them)
 NO_JUDGE = "none"  # the judge model recorded for judge criteria skipped by judge=none
@@ -97,7 +97,7 @@ class ScoreIndex:
             judged = judged if isinstance(judged, Mapping) else {}
             for key in keys:
                 if key not in table:
-                    result[session_id][key] = _number(judged.get(key))
+                    result[session_id][key] = score_number(judged.get(key))
         wanted = [k for k in keys if k in table or k in self.stale_keys]
         if not wanted or not ids:
             return result
@@ -127,7 +127,7 @@ class ScoreIndex:
         return result
 
 
-def _number(value: Any) -> float | None:
+def score_number(value: Any) -> float | None:
     """A metadata score: a number, or text holding one (synth-ai's filter reads both)."""
     if isinstance(value, str):
         try:

@@ -73,10 +73,10 @@ class Selection:
         if not self.include_failed:
             clauses.append(f"COALESCE({_json_field('metadata', 'status')}, '') NOT IN (?, ?)")
             params.extend([SessionStatus.FAILED.value, SessionStatus.INCOMPLETE.value])
-        for values, expression in (
-            (self.splits, _json_field("metadata", "task_split")),
-            (self.task_ids, _json_field("metadata", "task_id")),
-            (self.models, _json_field("metadata", "model")),
+        for values, expression in (  # as text, the way the filter compares them: task_ids=[3] finds 3
+            (self.splits, f"CAST({_json_field('metadata', 'task_split')} AS TEXT)"),
+            (self.task_ids, f"CAST({_json_field('metadata', 'task_id')} AS TEXT)"),
+            (self.models, f"CAST({_json_field('metadata', 'model')} AS TEXT)"),
             (self.session_ids, "session_id"),
         ):
             if values:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from synthkit.errors import SynthkitError
 from synthkit.traces.model import Event, EventType, Session, Timestep
 from tests.cli.test_cli import assert_one_line_error
 from tests.judge_server import JudgeServer, Reply, answer, requested_criteria
@@ -143,7 +144,9 @@ def test_the_pipeline_checks_every_step_before_playing(run_cli, tmp_path, monkey
                             "filter.min_judge_scores.RubricCrafterOutcome.speed: neither this run's rubrics nor "
                             "the DB give a judge score"),
                            (("task=math",), "filter.min_judge_scores.RubricCrafterOutcome.achievement_progression: "
-                            "neither this run's rubrics nor the DB give a judge score")]:
+                            "neither this run's rubrics nor the DB give a judge score"),
+                           (("filter.judge_model=gpt-4o",), "filter.judge_model: 'gpt-4o' is neither this run's judge "
+                            "(gpt-4o-mini) nor one that graded the DB (known: gpt-4o-mini)")]:
         result = run_cli("pipeline", "eval.seeds=[0]", *args)
         assert_one_line_error(result, fragment)
         assert "1/4 eval" not in result.out, args
@@ -151,8 +154,14 @@ def test_the_pipeline_checks_every_step_before_playing(run_cli, tmp_path, monkey
 
 
 def test_a_filter_step_that_fails_keeps_the_traces_and_grades(run_cli, tmp_path, monkeypatch):
+    import synthkit.cli.pipeline as pipeline
+
+    def refuse(*args):
+        raise SynthkitError("filter.judge_model: judge model 'gpt-4o-mini' has no judge results in this DB")
+
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    result = run_cli("pipeline", "eval.seeds=[0,1]", "eval.max_steps=50", "filter.judge_model=gpt-4o")
+    monkeypatch.setattr(pipeline, "filter_into", refuse)  # a judge whose every criterion was skipped, say
+    result = run_cli("pipeline", "eval.seeds=[0,1]", "eval.max_steps=50")
     assert result.exit_code == 1
     (run_dir,) = (tmp_path / "experiments" / "pipeline").iterdir()
     assert f"(the traces and judge results are kept in {run_dir / 'traces.db'}: run `synthkit filter` on it)" \

@@ -192,6 +192,8 @@ def test_created_at_bounds_in_epoch_seconds(graded_db):
      "its outcome's total_reward is not a number: 'n/a'"),
     ("UPDATE session_traces SET created_at = 'yesterday' WHERE session_id = 's03'", {"min_created_at": 0},
      "created_at is not a date-time: 'yesterday'"),
+    ("UPDATE session_traces SET created_at = '1e20' WHERE session_id = 's03'", {"min_created_at": 0},
+     "created_at is not a date-time: 1e+20"),  # the column's affinity made it a number
 ])
 def test_a_session_row_that_cannot_be_read_is_named_not_skipped(graded_db, change, keys, problem):
     with contextlib.closing(sqlite3.connect(graded_db)) as conn, conn:

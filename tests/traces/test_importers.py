@@ -218,9 +218,12 @@ def test_a_bad_source_db_creates_nothing(tmp_path):
 
 @pytest.mark.parametrize(("change", "problem"), [
     ("DELETE FROM session_traces WHERE session_id = 'session_b1612dd272d1'",
-     "row \\d+ of \\w+ refers to a missing row of session_traces \\(left behind by a deleted session\\?\\); "
-     "nothing imported"),
-    ("UPDATE events SET timestep_id = 99999 WHERE id = 3", "row 3 of events refers to a missing row of session_timesteps"),
+     "row \\d+ of session_timesteps \\(session session_b1612dd272d1\\) refers to a missing row of session_traces "
+     "\\(left behind by a deleted session\\?\\); nothing imported"),
+    ("UPDATE events SET timestep_id = 99999 WHERE id = 3",
+     "row 3 of events \\(session session_b1612dd272d1\\) refers to a missing row of session_timesteps"),
+    ("UPDATE events SET call_records = json_set(call_records, '$[0].started_at', 1e20) WHERE id = 5",
+     "call record 0 of event 5: started_at is not a date-time: 1e\\+20"),
     ("UPDATE events SET call_records = '[1]' WHERE id = 5",
      "session session_b1612dd272d1 cannot be read: call record 0 of event 5: a call record is not a JSON object"),
 ])
@@ -247,3 +250,22 @@ def test_metadata_given_for_every_line_is_checked_first(tmp_path, metadata, prob
     with pytest.raises(ImportFailed, match=f"^{problem}$"):
         import_chat_jsonl(source, tmp_path / "t.db", metadata=metadata)
     assert not (tmp_path / "t.db").exists()
+
+
+def test_rows_the_merge_does_not_copy_are_not_checked(tmp_path, synth_ai_db):
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(synth_ai_db)) as conn, conn:
+        conn.execute("INSERT INTO experimental_systems (experiment_id, system_id, version_id) VALUES ('x', 'y', 'z')")
+    assert import_trace_db(synth_ai_db, tmp_path / "dest.db").imported == 60
+
+
+def test_numeric_task_ids_and_a_null_session_id_are_taken_as_given(tmp_path):
+    source = tmp_path / "chat.jsonl"
+    source.write_text(json.dumps({"messages": WEATHER, "session_id": None, "metadata": {"task_id": 7}}) + "\n")
+    import_chat_jsonl(source, tmp_path / "t.db", metadata={"task_split": 2024})
+    with TraceStore.open(tmp_path / "t.db") as store:
+        (session,) = store.sessions()
+    assert session.session_id.startswith("chat_") and session.metadata["task_id"] == 7
+    assert session.metadata["task_split"] == 2024

@@ -73,6 +73,10 @@ def test_selection_is_pushed_into_sql(tmp_path):
         other_zone = (T0 + timedelta(hours=10)).astimezone(tz=__import__("zoneinfo").ZoneInfo("Asia/Tokyo"))
         assert ids(Selection(created_from=other_zone)) == ["s-10", "s-11"]
         assert ids(Selection(session_ids=["s-2", "nope"])) == ["s-2"]
+    with TraceWriter.open(tmp_path / "t.db") as writer:
+        writer.update_metadata("s-4", {"task_id": 3})
+    with TraceStore.open(tmp_path / "t.db") as store:  # compared as text, as the filter does
+        assert [s.session_id for s in store.sessions(Selection(task_ids=["3"]))] == ["s-4"]
     # what the filter leaves out by default, so the pipeline's judge does not grade it
     with TraceWriter.open(tmp_path / "t.db") as writer:
         writer.update_metadata("s-1", {"status": "failed"})
@@ -284,6 +288,8 @@ def damaged(folder: Path, statement: str, *params: str) -> Path:
      "tool_calls\\[0\\].function is not"),
     ('[{"output_tool_calls": {"name": "f"}}]', "output_tool_calls is not a JSON list"),
     ('[{"request_params": {"tool_config": {"tools": {"f": 1}}}}]', "tool_config.tools is not a JSON list"),
+    ('[{"input_messages": [{"metadata": {"tool_calls": [{"function": {"arguments": "{}"}}]}}]}]',
+     "input_messages\\[0\\].metadata.tool_calls\\[0\\] has no function name"),
     ('[{"error": [1]}]', "error is neither text nor a JSON object"),
 ])
 def test_a_malformed_call_record_is_one_error_naming_its_field(tmp_path, records, problem):
@@ -294,12 +300,16 @@ def test_a_malformed_call_record_is_one_error_naming_its_field(tmp_path, records
                 read()
 
 
-def test_a_field_only_whole_sessions_read_is_checked_only_there(tmp_path):
-    db = damaged(tmp_path, """UPDATE events SET call_records = '[{"usage": 3}]' WHERE event_type = 'cais'""")
+@pytest.mark.parametrize(("record", "problem"), [
+    ('{"usage": 3}', "usage is not a JSON object"),
+    ('{"started_at": "yesterday"}', "started_at is not a date-time: 'yesterday'"),
+])
+def test_a_field_only_whole_sessions_read_is_checked_only_there(tmp_path, record, problem):
+    db = damaged(tmp_path, "UPDATE events SET call_records = ? WHERE event_type = 'cais'", f"[{record}]")
     with TraceStore.open(db) as store:
-        with pytest.raises(TraceDBError, match="call record 0 of event \\d+: usage is not a JSON object"):
+        with pytest.raises(TraceDBError, match=f"call record 0 of event \\d+: {problem}"):
             list(store.sessions())
-        assert store.conversations(["s-1"])["s-1"][0][0].error is None  # an export never reads usage
+        assert store.conversations(["s-1"])["s-1"][0][0].error is None  # an export never reads it
 
 
 @pytest.mark.parametrize(("change", "problem"), [
