@@ -399,6 +399,7 @@ def rubric_for(task_id: str, info: dict[str, Any], origin: str = "task app") -> 
 
 def task_app_from_config(node: DictConfig) -> TaskApp:
     url = checks.url(node, "url", required=True, variable=KEY_VARIABLE)
-    optional = {k: checks.nonempty(node, k) if node[k] is not None else None for k in ("env_name", "policy_name", "task_id")}
+    optional = {k: checks.nonempty(node, k) if node[k] is not None else None
+                for k in ("env_name", "policy_name", "task_id")}
     return TaskApp(url, max_llm_calls=checks.number(node, "max_llm_calls", integer=True),
                    timeout_s=float(checks.number(node, "timeout_s")), **optional)

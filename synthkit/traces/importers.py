@@ -261,6 +261,7 @@ def _existing_ids(db_path: Path, ids: Any) -> list[str]:
 MERGED_CHILDREN = ("session_traces", "session_timesteps", "events", "messages", "event_rewards", "outcome_rewards",
                    "judge_scores", "rubric_scores")
 
+
 def _check_references(store: TraceStore, source: Path) -> None:
     """Rows of a session's tables whose session, step or event is gone (SQLite does not enforce
     foreign keys unless asked) would not merge: name the first."""

@@ -358,9 +358,9 @@ def _number(value: Any, what: str) -> float | None:
 
 
 def _event_reward(row: sqlite3.Row) -> EventReward:
-    return EventReward(value=_number(row["reward_value"], f"the value of event reward {row['id']}"), type=row["reward_type"], key=row["key"],
-                       annotation=codec.loads(row["annotation"]), source=row["source"],
-                       turn=row["turn_number"], created_at=codec.parse_time(row["created_at"]))
+    return EventReward(value=_number(row["reward_value"], f"the value of event reward {row['id']}"),
+                       type=row["reward_type"], key=row["key"], annotation=codec.loads(row["annotation"]),
+                       source=row["source"], turn=row["turn_number"], created_at=codec.parse_time(row["created_at"]))
 
 
 def _call_records(event_id: int, text: Any) -> list[dict[str, Any]] | None:

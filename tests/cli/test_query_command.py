@@ -188,4 +188,5 @@ def test_review_of_an_edited_file_names_the_line(run_cli, project, line, problem
     with (run_dir / "sft.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(line + "\n")
     lines = sum(1 for _ in (run_dir / "sft.jsonl").open())
-    assert_one_line_error(run_cli("review", "review.n=100"), f"sft.jsonl:{lines}: {problem} (edited, or written by an older")
+    assert_one_line_error(run_cli("review", "review.n=100"),
+                          f"sft.jsonl:{lines}: {problem} (edited, or written by an older")

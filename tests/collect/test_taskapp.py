@@ -74,7 +74,8 @@ def test_an_answer_that_cannot_be_stored_says_why(changes, fragment):
 def test_a_malformed_call_record_says_which_field():
     trace = structured_trace(3, REQUEST)
     trace["event_history"][0]["call_records"][0]["input_messages"][1] = "seed 3"
-    with pytest.raises(TaskAppError, match="call records cannot be read: call record 0: input_messages\\[1\\] is not a JSON"):
+    with pytest.raises(TaskAppError,
+                       match="call records cannot be read: call record 0: input_messages\\[1\\] is not a JSON"):
         record_trace({"metrics": {"mean_return": 1}, "trace": trace}, EpisodeRecorder("s", {}))
 
 

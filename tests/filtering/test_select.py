@@ -143,8 +143,8 @@ def test_val_split_holds_out_whole_sessions_by_seed(graded_db):
      "filter.min_judge_scores.primary (0.8) is above filter.max_judge_scores.primary (0.2): nothing can pass"),
     ({"min_official_score": 3, "max_official_score": 1}, "filter.min_official_score is above filter.max_official_score"),
     ({"min_official_score": float("inf")}, "filter.min_official_score must be a number, not inf"),
-    ({"judge_model": "gpt-4o"}, "filter.judge_model: judge model 'gpt-4o' has no judge results in this DB (no LLM judge graded it; "
-     "code criteria count without choosing a judge)"),
+    ({"judge_model": "gpt-4o"}, "filter.judge_model: judge model 'gpt-4o' has no judge results in this DB "
+     "(no LLM judge graded it; code criteria count without choosing a judge)"),
     ({"offset": -1}, "filter.offset must be a whole number >= 0, not -1"),
     ({"limit": 0}, "filter.limit must be a whole number > 0, not 0"),
     ({"val_fraction": 1}, "filter.val_fraction must be at least 0 and below 1, not 1"),
