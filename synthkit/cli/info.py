@@ -29,9 +29,14 @@ def summary(store: TraceStore) -> dict[str, Any]:
     groups = {name: {("(none)" if value is None else str(value)): n
                      for value, n in store.metadata_values(key)}
               for name, key in GROUPED.items()}
+    unreadable, first = store.conn.execute(
+        "SELECT count(*), min(session_id) FROM session_traces WHERE metadata IS NOT NULL "
+        "AND (NOT json_valid(metadata) OR json_type(metadata) != 'object')").fetchone()
     return {"db": str(store.path), "schema_version": store.schema_version,
             "written_by": "synthkit" if store.schema_version else "synth-ai (no judge tables yet)",
-            "counts": counts, **groups, "judge score keys": dict(store.judge_score_keys())}
+            "counts": counts, **groups, "judge score keys": dict(store.judge_score_keys()),
+            # counted under "(none)" above; the filter and the judge refuse such sessions
+            "unreadable metadata": {"sessions": unreadable, "first": first}}
 
 
 def _text(info: dict[str, Any]) -> str:
@@ -42,6 +47,10 @@ def _text(info: dict[str, Any]) -> str:
     for name in (*GROUPED, "judge score keys"):
         values = ", ".join(f"{value} ({n:,})" for value, n in info[name].items()) or "-"
         lines.append(f"  {name.ljust(width)}  {values}")
+    unreadable = info["unreadable metadata"]
+    if unreadable["sessions"]:
+        lines.append(f"  warning: the metadata of {unreadable['sessions']:,} sessions is not a JSON object "
+                     f"(first: {unreadable['first']}); the filter and the judge refuse them")
     return "\n".join(lines)
 
 

@@ -60,7 +60,21 @@ def test_info_reads_a_synth_ai_db_and_changes_nothing(run_cli, synth_ai_db, tmp_
     assert set(info["models"]) == {"gpt-4o-mini", "claude-3-5-sonnet-20241022", "llama-3.3-70b-versatile"}
     assert sum(info["task ids"].values()) == 60
     assert info["judge score keys"] == {"progress": 60, "quality": 58}
+    assert info["unreadable metadata"] == {"sessions": 0, "first": None}
     assert tree(tmp_path) == before  # no run directory, no log, DB byte-identical
+
+
+def test_info_warns_of_sessions_whose_metadata_cannot_be_read(run_cli, synth_ai_db):
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(synth_ai_db)) as conn, conn:
+        conn.execute("UPDATE session_traces SET metadata = substr(metadata, 2) WHERE session_id IN "
+                     "('session_b1612dd272d1', 'session_d8cfdd2a58ef')")
+    result = run_cli("info", f"db.path={synth_ai_db}")
+    assert result.exit_code == 0, result.err
+    assert result.out.splitlines()[-1] == ("  warning: the metadata of 2 sessions is not a JSON object (first: "
+                                           "session_b1612dd272d1); the filter and the judge refuse them")
 
 
 def test_info_text_and_the_sqld_db_path_default(run_cli, synth_ai_db, monkeypatch):
