@@ -647,8 +647,7 @@ class TraceWriter:
                 conn.executemany("INSERT INTO merge_skip VALUES (?)", [(s,) for s in skip])
                 offsets = {t: conn.execute(f"SELECT coalesce(max(id), 0) FROM main.{t}").fetchone()[0]
                            for t in ("session_timesteps", "events", "messages")}
-                shifted = {"id": None, "timestep_id": "session_timesteps", "event_id": "events",
-                           "message_id": "messages"}
+                shifted = {"timestep_id": "session_timesteps", "event_id": "events", "message_id": "messages"}
                 selected = "session_id NOT IN (SELECT session_id FROM temp.merge_skip)"
 
                 def copy(table: str, where: str, id_from: str | None = None, verb: str = "INSERT") -> int:
@@ -675,8 +674,10 @@ class TraceWriter:
                 copy("messages", selected, id_from="messages")
                 copy("event_rewards", selected)
                 copy("outcome_rewards", selected)
-                copy("judge_runs", "run_id IN (SELECT run_id FROM src.judge_scores)", verb="INSERT OR IGNORE")
+                copy("judge_runs", "run_id IN (SELECT run_id FROM src.judge_scores "
+                     "UNION SELECT run_id FROM src.rubric_scores)", verb="INSERT OR IGNORE")
                 copy("judge_scores", selected, verb="INSERT OR IGNORE")
+                copy("rubric_scores", selected, verb="INSERT OR IGNORE")
                 copy("judge_cache", "1", verb="INSERT OR IGNORE")
                 conn.execute("DROP TABLE temp.merge_skip")
         finally:
@@ -698,7 +699,8 @@ class TraceWriter:
                 self.add_outcome(session.session_id, outcome)
 
 
-# Tables whose row ids are renumbered when merging DBs (their ids are referenced by others).
+# Tables whose row ids are not kept when merging DBs: shifted past this DB's own where other rows
+# refer to them (`id_from`), given new ones otherwise; their references to such rows shift along.
 _RENUMBERED = {"session_timesteps", "events", "messages", "event_rewards", "outcome_rewards", "judge_scores"}
 
 

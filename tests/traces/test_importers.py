@@ -146,6 +146,9 @@ def test_merging_a_trace_db_keeps_ids_and_judge_results(tmp_path):
                 "session_id": f"s-{i}", "run_id": "r1", "rubric_id": "R", "rubric_version": "v1",
                 "criterion": "c", "kind": "judge", "judge_model": "m", "score": 0.5, "outcome": "passed",
                 "cache_key": "k1", "created_at": "2026-01-01"})
+            writer.db["rubric_scores"].insert({
+                "session_id": f"s-{i}", "rubric_id": "R", "rubric_version": "v1", "judge_model": "m",
+                "weight": 1.0, "score": 0.5, "run_id": "r1", "created_at": "2026-01-01"})
     dest = tmp_path / "dest.db"
     with TraceWriter.open(dest, create=True) as writer:
         writer.write_session(make_session("s-0"))
@@ -159,6 +162,7 @@ def test_merging_a_trace_db_keeps_ids_and_judge_results(tmp_path):
         assert store.session("s-2") == make_session("s-2")
         scored = [r["session_id"] for r in store.db["judge_scores"].rows]
         assert scored == ["s-1", "s-2"]
+        assert [r["session_id"] for r in store.db["rubric_scores"].rows] == ["s-1", "s-2"]
         assert store.count("judge_runs") == 1 and store.count("judge_cache") == 1
 
 
