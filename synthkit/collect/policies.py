@@ -173,7 +173,6 @@ class _CrafterRules:
     def __init__(self, rng: random.Random, epsilon: float) -> None:
         self.rng, self.epsilon = rng, epsilon
         self.heading = rng.choice(("move_left", "move_right", "move_up", "move_down"))
-        self.last_position: tuple[int, int] | None = None
 
     def actions(self, state: CrafterState, limit: int) -> list[str]:
         if self.rng.random() < self.epsilon:

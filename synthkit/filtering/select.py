@@ -170,24 +170,29 @@ def select_sessions(store: TraceStore, spec: FilterSpec) -> Selected:
     keys = spec.score_keys()
     histograms = {key: [0] * (BINS + 1) for key in keys}
     rejected: Counter[str] = Counter()
-    high: list[tuple[int, Pick, str]] = []  # (position, pick, group)
-    pool: list[tuple[int, Pick, str, str]] = []  # lower band, with the condition it failed
+    high: list[tuple[Pick, str]] = []  # (pick, group)
+    pool: list[tuple[Pick, str, str]] = []  # lower band, with the condition it failed
     for candidate in candidates(store, spec, index, rejected):
         for key in keys:
             value = candidate.scores.get(key)
-            histograms[key][BINS if value is None else min(int(min(max(value, 0.0), 1.0) * BINS), BINS - 1)] += 1
+            histograms[key][_bin(value)] += 1
         pick, group = Pick(candidate.session_id, candidate.reward), _group(spec, candidate.metadata)
         failure = score_failure(spec, candidate.scores)
         if failure is None:
-            high.append((candidate.position, pick, group))
+            high.append((pick, group))
         elif spec.mix_share and _in_lower_band(spec, candidate.scores, failure):
-            pool.append((candidate.position, pick, group, failure))
+            pool.append((pick, group, failure))
         else:
             rejected[failure] += 1
     seen = sum(rejected.values()) + len(high) + len(pool)
     mixed, mix = _mix(spec, high, pool, rejected)
-    picks = _order(spec, [pick for _, pick, _ in high], mixed, rejected)
+    picks = _order(spec, [pick for pick, _ in high], mixed, rejected)
     return Selected(_split(spec, picks), seen, dict(rejected), index, histograms, mix)
+
+
+def _bin(score: float | None) -> int:
+    """Scores outside [0, 1] count in the end bins; a missing score in the extra last one."""
+    return BINS if score is None else min(int(min(max(score, 0.0), 1.0) * BINS), BINS - 1)
 
 
 def _in_lower_band(spec: FilterSpec, scores: Mapping[str, float | None], failure: str) -> bool:
@@ -241,16 +246,16 @@ def _group(spec: FilterSpec, metadata: Mapping[str, Any]) -> str:
     return sys.intern(str(metadata.get("task_id" if spec.stratify_by == "task_id" else "task_split")))
 
 
-def _mix(spec: FilterSpec, high: list[tuple[int, Pick, str]], pool: list[tuple[int, Pick, str, str]],
+def _mix(spec: FilterSpec, high: list[tuple[Pick, str]], pool: list[tuple[Pick, str, str]],
          rejected: Counter[str]) -> tuple[list[Pick], dict[str, dict[str, int]]]:
     """Draw round(high * share / (1 - share)) lower-band sessions per group by seed; they come
     back in recording order."""
     if not spec.mix_share:
         return [], {}
     rng = random.Random(spec.seed)
-    high_count: Counter[str] = Counter(group for _, _, group in high)
+    high_count: Counter[str] = Counter(group for _, group in high)
     pool_by: dict[str, list[int]] = defaultdict(list)  # group -> indexes into pool
-    for number, (_, _, group, _) in enumerate(pool):
+    for number, (_, group, _) in enumerate(pool):
         pool_by[group].append(number)
     chosen: set[int] = set()
     report = {}
@@ -261,10 +266,10 @@ def _mix(spec: FilterSpec, high: list[tuple[int, Pick, str]], pool: list[tuple[i
         chosen.update(drawn)
         report[group] = {"high": high_count[group], "wanted": wanted, "available": len(available),
                          "drawn": len(drawn)}
-    for number, (_, _, _, failure) in enumerate(pool):
+    for number, (_, _, failure) in enumerate(pool):
         if number not in chosen:
             rejected[failure] += 1
-    return [attrs.evolve(pool[n][1], mixed_in=True) for n in sorted(chosen)], report
+    return [attrs.evolve(pool[n][0], mixed_in=True) for n in sorted(chosen)], report
 
 
 def _interleave(high: list[Pick], mixed: list[Pick]) -> list[Pick]:

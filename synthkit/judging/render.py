@@ -113,7 +113,7 @@ def response_schema(specs: Sequence[CriterionSpec]) -> dict[str, Any]:
             "required": [s.name for s in specs], "properties": {s.name: item for s in specs}}
 
 
-def _criteria_text(rubric: Rubric, specs: Sequence[CriterionSpec]) -> str:
+def _criteria_text(specs: Sequence[CriterionSpec]) -> str:
     lines = []
     for spec in specs:
         lines.append(f"- {spec.name}: {' '.join(spec.prompt.split())}")
@@ -137,7 +137,7 @@ def judge_messages(rubric: Rubric, specs: Sequence[CriterionSpec], rendered: Ren
         "Answer with only a JSON object of this shape, one key per criterion:\n"
         f"{json.dumps(example)}")
     rubric_text = (f"Rubric {rubric.id}: {' '.join(rubric.description.split()) or '(no description)'}"
-                   f"\n\nCriteria to grade:\n{_criteria_text(rubric, specs)}\n")
+                   f"\n\nCriteria to grade:\n{_criteria_text(specs)}\n")
     data = f"{rubric_text}{cut}\n\n{rendered.block}\n\nGrade the criteria: {', '.join(s.name for s in specs)}."
     if system_prompt:
         return [{"role": "system", "content": instructions}, {"role": "user", "content": data}]
