@@ -20,7 +20,7 @@ import attrs
 
 from synthkit.providers import backoff_delay, completion_params, describe, load_litellm, response_cost, retryable
 
-__all__ = ["JudgeAnswer", "JudgeRequest", "JudgeSettings", "call_judges", "load_litellm", "parse_answer"]
+__all__ = ["JudgeAnswer", "JudgeRequest", "JudgeSettings", "call_judges", "load_litellm", "parse_answer", "wants_schema"]
 
 @attrs.frozen
 class JudgeSettings:
@@ -49,7 +49,7 @@ class JudgeRequest:
     key: tuple[str, str]                 # (session id, rubric id)
     criteria: tuple[str, ...]
     messages: tuple[dict[str, str], ...]
-    schema: dict[str, Any]
+    schema: dict[str, Any] | None  # the JSON schema the answer is held to, if the judge takes one
     cache_key: str
 
 
@@ -155,7 +155,9 @@ async def _complete(settings: JudgeSettings, messages: list[dict[str, str]],
         return response.choices[0].message.content or ""
 
 
-def _wants_schema(settings: JudgeSettings) -> bool:
+def wants_schema(settings: JudgeSettings) -> bool:
+    """Whether to hold the judge's answer to a JSON schema: as configured, else when litellm
+    knows the model supports one."""
     if settings.json_schema is not None:
         return settings.json_schema
     litellm = load_litellm()
@@ -166,10 +168,10 @@ def _wants_schema(settings: JudgeSettings) -> bool:
         return False
 
 
-async def _judge(request: JudgeRequest, settings: JudgeSettings, use_schema: bool) -> JudgeAnswer:
+async def _judge(request: JudgeRequest, settings: JudgeSettings) -> JudgeAnswer:
     call = _Call()
     messages = [dict(m) for m in request.messages]
-    schema = request.schema if use_schema else None
+    schema = request.schema
     raw: str | None = None
     error: str | None = None
     scores = None
@@ -208,7 +210,6 @@ def _slots(concurrency: int) -> asyncio.Semaphore:
 async def _judge_all(requests: Sequence[JudgeRequest], settings: JudgeSettings,
                      on_answer: Callable[[JudgeAnswer], None] | None) -> list[JudgeAnswer]:
     semaphore = _slots(settings.concurrency)
-    use_schema = _wants_schema(settings)
     failures = {"done": 0, "failed": 0, "aborted": False}
 
     async def one(request: JudgeRequest) -> JudgeAnswer:
@@ -216,7 +217,7 @@ async def _judge_all(requests: Sequence[JudgeRequest], settings: JudgeSettings,
             if failures["aborted"]:
                 return JudgeAnswer(key=request.key, cache_key=request.cache_key, scores=None,
                                    raw=None, error="not sent: the run stopped early", sent=False)
-            answer = await _judge(request, settings, use_schema)
+            answer = await _judge(request, settings)
             failures["done"] += 1
             failures["failed"] += answer.scores is None
             done, failed = failures["done"], failures["failed"]

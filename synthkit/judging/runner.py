@@ -37,6 +37,7 @@ from synthkit.judging.llm import (
     JudgeSettings,
     call_judges,
     load_litellm,
+    wants_schema,
 )
 from synthkit.judging.render import judge_messages, render_trace, response_schema
 from synthkit.providers import is_own_process, missing_key, own_process, priced
@@ -271,7 +272,7 @@ def judge_request(rubric: Rubric, specs: Sequence[CriterionSpec], trace: Trace, 
     rendered = render_trace(trace, max_trace_tokens)
     messages = judge_messages(rubric, specs, rendered, system_prompt=settings.system_prompt)
     return JudgeRequest(key=(trace.session_id, rubric.id), criteria=tuple(s.name for s in specs),
-                        messages=tuple(messages), schema=response_schema(specs),
+                        messages=tuple(messages), schema=response_schema(specs) if use_schema else None,
                         cache_key=cache_key(rubric, messages, settings, use_schema))
 
 
@@ -317,11 +318,7 @@ class _Driver:
         if self.no_key:
             log.warning("judge %s needs %s, which is not set: judge criteria end skipped "
                         "(judge.strict=true makes this an error)", self.settings.model, self.no_key)
-        self.use_schema = False
-        if self.settings is not None:
-            from synthkit.judging.llm import _wants_schema
-
-            self.use_schema = _wants_schema(self.settings)
+        self.use_schema = self.settings is not None and wants_schema(self.settings)
         self.totals: dict[str, Any] = defaultdict(int)
         self.totals["cost_usd"] = 0.0
         self.stopped: str | None = None

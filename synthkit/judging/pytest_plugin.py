@@ -92,15 +92,15 @@ class RubricExample(pytest.Item):
 
     def _with_judge(self, result: Any, settings: Any) -> Any:
         """Grade the example's judge criteria with the configured judge, like `synthkit judge`."""
-        from synthkit.judging.llm import call_judges
-        from synthkit.judging.runner import answer_results, judge_request
-        from synthkit.rubrics.grading import rubric_result
+        from synthkit.judging.llm import call_judges, wants_schema
+        from synthkit.judging.runner import JudgeOptions, answer_results, judge_request
+        from synthkit.rubrics.grading import NO_JUDGE, rubric_result
         from synthkit.rubrics.trace import Trace
 
-        specs = [s for s in self.rubric.criteria() if s.kind == "judge"
-                 and result[s.name].reason == "no judge configured"]
+        specs = [s for s in self.rubric.criteria() if s.kind == "judge" and result[s.name].reason == NO_JUDGE]
         request = judge_request(self.rubric, specs, Trace(self.example.trace), settings,
-                                max_trace_tokens=6000, use_schema=bool(settings.api_base))
+                                max_trace_tokens=JudgeOptions(settings).max_trace_tokens,
+                                use_schema=wants_schema(settings))
         (answer,) = call_judges([request], settings)
         judged = {r.criterion: r for r in answer_results(self.rubric, request, answer)}
         return rubric_result(self.rubric, [judged.get(c.criterion, c) for c in result.criteria])
