@@ -11,6 +11,8 @@ import time
 import attrs
 import pytest
 
+from synthkit import providers
+from synthkit.judging import llm
 from synthkit.judging.llm import JudgeSettings
 from synthkit.judging.runner import judge_traces
 from synthkit.rubrics.discovery import collect
@@ -142,8 +144,14 @@ def test_out_of_range_scores_get_a_repair_request(grade, server, db, bad, proble
     assert {r["score"] for r in rows(db, "kind = 'judge'")} == {1.0}
 
 
-def test_rate_limits_honour_retry_after_and_server_errors_back_off(grade, server, db):
-    state = {"n": 0}
+def test_rate_limits_honour_retry_after_and_server_errors_back_off(grade, server, db, monkeypatch):
+    state, delays = {"n": 0}, []
+
+    def no_wait(exc, attempt, base_s):
+        delays.append(providers.backoff_delay(exc, attempt, base_s))
+        return 0
+
+    monkeypatch.setattr(llm, "backoff_delay", no_wait)
 
     def reply(request):
         state["n"] += 1
@@ -154,10 +162,10 @@ def test_rate_limits_honour_retry_after_and_server_errors_back_off(grade, server
         return Reply(answer(dict.fromkeys(requested_criteria(request), 0.5)))
 
     server.reply = reply
-    started = time.perf_counter()
     summary = grade(limit=1, settings={"concurrency": 1})
-    assert time.perf_counter() - started >= 1.0
     assert summary.errors == 0 and summary.calls == 5            # 3 failures retried, 2 answers
+    # Retry-After, then the 0.01 s base doubling per attempt, jittered by a factor of 0.5 to 1.5
+    assert delays[0] == 1.0 and 0.01 <= delays[1] <= 0.03 and 0.02 <= delays[2] <= 0.06, delays
 
 
 def test_timeouts_end_as_errors_after_the_retries(grade, server, db):
