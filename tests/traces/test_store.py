@@ -117,12 +117,11 @@ def test_opening_a_reader_beside_a_writer_keeps_every_commit(tmp_path):
     with TraceWriter.open(path) as writer, TraceStore.open(path) as store:
         writer.write_session(make_session("one"))
         assert store.count_sessions() == 1
-        if True:
-            outside = subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
-                                      "print(c.execute('SELECT count(*) FROM session_traces').fetchone()[0]); c.close()",
-                                      str(path)], capture_output=True, text=True, check=True)
-            assert outside.stdout.strip() == "1"
-            writer.write_session(make_session("two"))
+        outside = subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                                  "print(c.execute('SELECT count(*) FROM session_traces').fetchone()[0]); c.close()",
+                                  str(path)], capture_output=True, text=True, check=True)
+        assert outside.stdout.strip() == "1"
+        writer.write_session(make_session("two"))
     with TraceStore.open(path) as store:
         assert [s.session_id for s in store.sessions()] == ["one", "two"]
 
