@@ -77,9 +77,48 @@ def test_good_examples_pass(example):
     (chat(user(["look"]), assistant()), "message 0 content[0]: a part must be an object"),
     (chat(user([{"type": "image_url", "image_url": 5}]), assistant()), 'message 0 content[0]: image_url must be'),
     (chat(user(), assistant([{"type": "refusal", "refusal": None}])), "message 1 content[0]: a refusal part needs"),
+    (chat(user(), {"role": "tool", "tool_call_id": "c1", "content": "ok", "tool_calls": [CALL]}, assistant()),
+     "message 1: only assistant messages carry tool_calls"),
+    (chat({"role": "user", "content": "hi", "tool_calls": [CALL]}, assistant()),
+     "message 0: only assistant messages carry tool_calls"),
+    (chat(user(), assistant(None, tool_calls=[5])),
+     'message 1 tool_calls[0]: must be {"id", "type": "function", "function": {"name", "arguments"}}'),
+    (chat(user(), assistant(None, tool_calls=[CALL, {**CALL, "id": "c2", "function": "interact"}])),
+     'message 1 tool_calls[1]: must be {"id", "type": "function", "function": {"name", "arguments"}}'),
+    (chat(user(), assistant(None, tool_calls=[{**CALL, "type": "tool"}])),
+     "message 1 tool_calls[0]: type must be \"function\", not 'tool'"),
+    (chat(user(), assistant(None, tool_calls=[{k: v for k, v in CALL.items() if k != "type"}])),
+     'message 1 tool_calls[0]: type must be "function", not None'),
+    (chat(user(), assistant(None, tool_calls=[{**CALL, "function": {"arguments": "{}"}}])),
+     "message 1 tool_calls[0]: function has no name"),
+    (chat(user(), assistant(None, tool_calls=[{**CALL, "function": {"name": "", "arguments": "{}"}}])),
+     "message 1 tool_calls[0]: function has no name"),
+    (chat(user(), assistant(5)), "message 1: content must be text or a list of parts"),
+    (chat(user({"type": "text", "text": "hi"}), assistant()), "message 0: content must be text or a list of parts"),
+    (chat(user(), assistant({"a": 1}, tool_calls=[CALL])), "message 1: content must be text, a list of parts or null"),
+    (chat(user([5]), assistant()),
+     "message 0 content[0]: a part must be an object whose type is one of text, image_url, refusal"),
+    (chat(user(), assistant([{"type": "text", "text": "a"}, None])),
+     "message 1 content[1]: a part must be an object whose type is one of text, image_url, refusal"),
+    (chat(user(), "hello", assistant()), "message 1: not an object"),
+    (chat(user(), assistant(), ["assistant", "hi"]), "message 2: not an object"),
 ])
 def test_each_broken_example_names_its_problem(example, error):
     assert any(e.startswith(error) for e in check_example(example).errors), check_example(example).errors
+
+
+@pytest.mark.parametrize(("example", "warning"), [
+    (chat(user(), assistant(None, tool_calls=[CALL]), user("and?"), assistant(), tools=TOOLS),
+     "message 2: tool calls c1 were never answered"),
+    (chat(user(), assistant(None, tool_calls=[CALL, {**CALL, "id": "c2"}]),
+          {"role": "tool", "tool_call_id": "c1", "content": "ok"}, assistant("done"), tools=TOOLS),
+     "message 3: tool calls c2 were never answered"),
+    (chat(user(), assistant(None, tool_calls=[CALL]), assistant(None, tool_calls=[{**CALL, "id": "c2"}]),
+          tools=TOOLS), "message 2: tool calls c1 were never answered"),
+])
+def test_a_tool_call_no_tool_message_answers_is_a_warning(example, warning):
+    found = check_example(example)
+    assert (found.errors, found.warnings) == ([], [warning])
 
 
 def test_warnings_are_what_strict_uploaders_reject():
@@ -103,9 +142,13 @@ def test_a_file_is_checked_line_by_line(tmp_path):
     assert report.longest[0] == 6 and report.failed(strict=False)
 
 
-def test_a_missing_or_binary_file_is_one_clear_error(tmp_path):
+def test_a_missing_binary_or_folder_path_is_one_clear_error(tmp_path):
     with pytest.raises(SynthkitError, match="no such file"):
         validate_file(tmp_path / "nope.jsonl")
+    (tmp_path / "sft.jsonl").mkdir()
+    with pytest.raises(SynthkitError) as folder:
+        validate_file(tmp_path / "sft.jsonl")
+    assert str(folder.value) == f"{tmp_path / 'sft.jsonl'} is not a file"
     (tmp_path / "bin.jsonl").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(SynthkitError, match="is not UTF-8 text"):
         validate_file(tmp_path / "bin.jsonl")
