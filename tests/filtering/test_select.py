@@ -126,6 +126,40 @@ def test_the_mix_can_be_kept_within_each_group(graded_db):
     assert sorted(mixed.values()) == ["test", "test", "train"]
 
 
+def test_the_mix_can_be_kept_within_each_task(graded_db):
+    result = filter_traces(graded_db, min_judge_scores={"primary": primary(16)}, stratify_by="task_id",
+                           mix={"share": 0.5, "min_judge_scores": {}})
+    # above the threshold: s16, s17 (task a) and s19 (task b); below it, eight sessions of each task
+    assert result.stats["mix"] == {"a": {"high": 2, "wanted": 2, "available": 8, "drawn": 2},
+                                   "b": {"high": 1, "wanted": 1, "available": 8, "drawn": 1}}
+    mixed = sorted(k.metadata["task_id"] for k in result.kept if k.mixed_in)
+    assert mixed == ["a", "a", "b"]
+
+
+def test_a_mix_wanting_more_than_the_lower_band_holds_draws_all_it_has(graded_db):
+    result = filter_traces(graded_db, min_judge_scores={"primary": primary(10)},
+                           mix={"share": 0.5, "min_judge_scores": {"primary": primary(8)}})
+    high = [i for i in USABLE if i >= 10]
+    assert result.stats["mix"] == {"all": {"high": len(high), "wanted": len(high), "available": 2, "drawn": 2}}
+    assert sorted(k.session_id for k in result.kept if k.mixed_in) == ids([8, 9])
+    assert [k.session_id for k in result.kept if not k.mixed_in] == ids(high)
+    assert result.stats["sessions"]["rejected"] == {"min_judge_scores.primary": 8, "status": 1}
+
+
+@pytest.mark.parametrize(("keys", "rejected", "kept_ids"), [
+    ({"offset": 3}, {"offset": 3}, USABLE[3:]),
+    ({"max_sessions": 10}, {"max_sessions": len(USABLE) - 10}, USABLE[:10]),
+    ({"offset": 3, "max_sessions": 10}, {"offset": 3, "max_sessions": len(USABLE) - 13}, USABLE[3:13]),
+    ({"offset": 25}, {"offset": len(USABLE)}, []),   # never more than there were
+    ({"max_sessions": 25}, {}, USABLE),
+])
+def test_offset_and_max_sessions_count_the_sessions_they_cut(graded_db, keys, rejected, kept_ids):
+    result = filter_traces(graded_db, **keys)
+    assert [k.session_id for k in result.kept] == ids(kept_ids)
+    assert result.stats["sessions"]["rejected"] == {**rejected, "status": 1}
+    assert result.stats["sessions"]["kept"] + sum(result.stats["sessions"]["rejected"].values()) == N
+
+
 def test_val_split_holds_out_whole_sessions_by_seed(graded_db):
     result = filter_traces(graded_db, val_fraction=0.25, seed=3)
     val = {k.session_id for k in result.kept if k.part == "val"}
@@ -153,6 +187,15 @@ def test_val_split_holds_out_whole_sessions_by_seed(graded_db):
     ({"stratify_by": "model"}, "filter.stratify_by must be one of task_id, split, not 'model'"),
     ({"granularity": "turn"}, "filter.granularity must be one of call, session, not 'turn'"),
     ({"min_created_at": "last week"}, "filter.min_created_at must be an ISO-8601 time"),
+    ({"min_created_at": "2026-05-02", "max_created_at": "2026-05-01"},
+     "filter.min_created_at is after filter.max_created_at: nothing can pass"),
+    ({"min_judge_scores": {"primary": 0.5}, "mix": {"share": 0.2, "min_judge_scores": {"primary": 0.6}}},
+     "filter.mix.min_judge_scores.primary (0.6) is above filter.min_judge_scores.primary: "
+     "the lower band would be empty"),
+    ({"stratify_by": "split"}, "filter.stratify_by applies to the mix: set filter.mix.share too"),
+    ({"mix": {"share": 0.2, "min_judge_scores": {}, "floor": 0.1}},
+     "filter.mix takes share and min_judge_scores, not {'share': 0.2, 'min_judge_scores': {}, 'floor': 0.1}"),
+    ({"mix": 0.2}, "filter.mix takes share and min_judge_scores, not 0.2"),
     ({"colour": "red"}, "colour is not a filter key"),
 ])
 def test_bad_values_are_one_clear_error(graded_db, keys, message):
