@@ -247,7 +247,7 @@ def test_a_batch_that_gives_up_its_calls_while_the_run_goes_on_is_graded_again(g
     assert len(server.requests) == SESSIONS * 2  # every request sent once; the errors wait for a re-run
 
 
-def test_session_selection_sample_and_limit(grade, server, db):
+def test_session_selection_and_limit(grade, server, db):
     train = grade(selection=Selection(splits=["train"]), limit=7)
     assert train.sessions == 7
     ids = {r["session_id"] for r in rows(db)}
@@ -262,11 +262,11 @@ def test_a_sample_is_the_same_whatever_is_already_graded(grade, server, db):
     first = grade(sample=10, seed=3)
     sampled = {r["session_id"] for r in rows(db)}
     assert first.sessions == 10 and len(sampled) == 10
+    other = grade(sample=10, seed=4)      # another seed, another sample: not all graded already
+    assert other.sessions == 10 and 0 < other.calls and other.reused < 40
     grade(limit=20)                       # grade other sessions meanwhile
     again = grade(sample=10, seed=3)
     assert again.sessions == 10 and again.calls == 0 and again.reused == 40
-    other = grade(sample=10, seed=4)
-    assert other.sessions == 10
 
 
 def test_no_judge_grades_code_criteria_only_and_touches_no_judged_primary(grade, db, rubric_dir, server):
