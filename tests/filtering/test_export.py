@@ -137,6 +137,26 @@ def test_the_validation_split_never_shares_a_session(graded_db, tmp_path):
     assert export.val_path(tmp_path / "train.jsonl") == tmp_path / "train.val.jsonl"
 
 
+@pytest.mark.parametrize(("db", "keys"), [
+    ("graded_db", {}),
+    ("synth_ai_db", {"granularity": "session", "include_failed": True}),   # examples of many lengths
+    ("synth_ai_db", {"format": "prompt_completion", "include_failed": True}),
+])
+def test_the_token_stats_are_what_validate_counts_in_the_files_written(db, keys, request, tmp_path):
+    db = request.getfixturevalue(db)
+    one = filter_traces(db, tmp_path / "all.jsonl", metadata=False, dedup=False, **keys)
+    report = validate_file(tmp_path / "all.jsonl")
+    assert report.errors == [] and report.examples == one.stats["examples"]["written"]
+    assert (one.stats["examples"]["tokens"], one.stats["examples"]["longest_tokens"]) == (
+        report.tokens, report.longest[1])
+    split = filter_traces(db, tmp_path / "sft.jsonl", metadata=False, dedup=False, val_fraction=0.25, seed=1, **keys)
+    examples = split.stats["examples"]
+    train, val = validate_file(tmp_path / "sft.jsonl"), validate_file(tmp_path / "val.jsonl")
+    assert (examples["train_tokens"], examples["val_tokens"]) == (train.tokens, val.tokens)
+    assert examples["train_tokens"] + examples["val_tokens"] == examples["tokens"] == report.tokens
+    assert examples["longest_tokens"] == max(train.longest[1], val.longest[1]) == report.longest[1]
+
+
 def test_an_existing_output_is_never_overwritten_unless_asked(graded_db, tmp_path):
     out = tmp_path / "sft.jsonl"
     out.write_text("precious\n")
