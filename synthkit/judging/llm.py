@@ -20,7 +20,11 @@ import attrs
 
 from synthkit.providers import backoff_delay, completion_params, describe, load_litellm, response_cost, retryable
 
-__all__ = ["JudgeAnswer", "JudgeRequest", "JudgeSettings", "call_judges", "load_litellm", "parse_answer", "wants_schema"]
+__all__ = ["JudgeAnswer", "JudgeRequest", "JudgeSettings", "call_judges", "first_calls_failing", "load_litellm",
+           "parse_answer", "wants_schema"]
+
+FAILING_SHARE = 0.8  # the first calls failing at least this often stop the run
+
 
 @attrs.frozen
 class JudgeSettings:
@@ -155,6 +159,12 @@ async def _complete(settings: JudgeSettings, messages: list[dict[str, str]],
         return response.choices[0].message.content or ""
 
 
+def first_calls_failing(done: int, failed: int, abort_after: int) -> bool:
+    """Most of a run's first calls failed: a wrong key, model or server, so stop rather than
+    send every call to fail (`abort_after` 0: never)."""
+    return 0 < abort_after <= done <= 4 * abort_after and failed >= FAILING_SHARE * done
+
+
 def wants_schema(settings: JudgeSettings) -> bool:
     """Whether to hold the judge's answer to a JSON schema: as configured, else when litellm
     knows the model supports one."""
@@ -220,10 +230,8 @@ async def _judge_all(requests: Sequence[JudgeRequest], settings: JudgeSettings,
             answer = await _judge(request, settings)
             failures["done"] += 1
             failures["failed"] += answer.scores is None
-            done, failed = failures["done"], failures["failed"]
-            if settings.abort_after and settings.abort_after <= done <= 4 * settings.abort_after \
-                    and failed >= 0.8 * done:
-                failures["aborted"] = True  # most of the first calls fail: a wrong key, model or server
+            if first_calls_failing(failures["done"], failures["failed"], settings.abort_after):
+                failures["aborted"] = True
             if on_answer is not None and answer.scores is not None:
                 on_answer(answer)
             return answer

@@ -36,6 +36,7 @@ from synthkit.judging.llm import (
     JudgeRequest,
     JudgeSettings,
     call_judges,
+    first_calls_failing,
     load_litellm,
     wants_schema,
 )
@@ -55,7 +56,6 @@ __all__ = ["JudgeOptions", "RunSummary", "judge_traces", "run_judging"]
 log = logging.getLogger("synthkit.judge")
 NO_JUDGE_RUN = "no judge configured (judge=none)"
 NO_KEY = "no API key: set "  # the reason of judge criteria skipped for a missing key (retried)
-FAILING_SHARE = 0.8  # the first calls failing at least this often stop the run
 
 
 @attrs.frozen
@@ -731,11 +731,11 @@ class _Driver:
             failed = [a for a in sent if a.scores is None]
             self.totals["failed_calls"] += len(failed)
             self.first_error = self.first_error or next((a.error for a in failed), None)
-            gave_up = len(sent) < len(result.answers)
+            gave_up = len(sent) < len(result.answers)  # the batch's calls stopped themselves
             done = self.totals["answered"] + self.totals["failed_calls"]
-            early = done <= 4 * self.settings.abort_after if self.settings is not None else False
-            if early and not self.stopped and (gave_up or (
-                    done >= self.settings.abort_after and self.totals["failed_calls"] >= FAILING_SHARE * done)):
+            if not self.stopped and self.settings is not None and (
+                    (gave_up and done <= 4 * self.settings.abort_after)
+                    or first_calls_failing(done, self.totals["failed_calls"], self.settings.abort_after)):
                 self.stopped = (f"most of the first judge calls failed ({self.totals['failed_calls']} of "
                                 f"{done}: {self.first_error})")
             elif gave_up and not self.stopped:

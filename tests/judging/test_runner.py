@@ -183,6 +183,13 @@ def test_a_dead_judge_stops_the_run_early(grade, server, db):
     assert {r["outcome"] for r in rows(db, "kind = 'judge'")} == {"error"}
 
 
+def test_a_run_told_never_to_stop_early_goes_on_past_a_batch_that_needs_no_call(grade, server, db):
+    server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.5)))
+    grade(limit=3, settings={"abort_after": 0})
+    again = grade(limit=6, batch_size=3, workers=1, settings={"abort_after": 0})  # batch 1: all graded
+    assert again.stopped is None and again.reused == 12 and again.calls == 6
+
+
 def test_a_judge_nobody_listens_to_stops_the_run_early(grade, db):
     with JudgeServer() as gone:
         address = gone.api_base  # a port that was just closed: connections are refused
