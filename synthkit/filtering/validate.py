@@ -141,7 +141,7 @@ def check_example(example: Any) -> Findings:
             found.errors.append(f"message {index}: only assistant messages carry tool_calls")
         if "name" in message and not isinstance(message["name"], str):
             found.errors.append(f"message {index}: name must be text")
-        if "weight" in message and message["weight"] not in (0, 1):
+        if "weight" in message and (isinstance(message["weight"], bool) or message["weight"] not in (0, 1)):
             found.errors.append(f"message {index}: weight must be 0 or 1")
         if role == "tool":
             if message.get("tool_call_id") not in open_calls:

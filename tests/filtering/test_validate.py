@@ -60,6 +60,7 @@ def test_good_examples_pass(example):
      "message 1: tool message answers no open call id ('zz')"),
     (chat(user(), assistant(extra_key=1)), "message 1: unknown keys extra_key"),
     (chat(user(), assistant(weight=2)), "message 1: weight must be 0 or 1"),
+    (chat(user(), assistant(weight=True)), "message 1: weight must be 0 or 1"),
     ({"messages": 5}, "no messages list"),
     (chat(user(), assistant(None, tool_calls=5)), "message 1: tool_calls must be a non-empty list"),
     (chat(user(), assistant(name={"a": 1})), "message 1: name must be text"),
