@@ -589,16 +589,17 @@ class _Driver:
         the call and a possible repair."""
         if self.options.max_cost_usd is None or not task.requests or not priced(self.settings.model):
             return 0.0  # an unpriced model has nothing to hold against the limit
-        litellm = load_litellm()
-        total = 0.0
-        for request in task.requests:
-            tokens = litellm.token_counter(model=self.settings.model, messages=list(request.messages))
-            # at most two completions: the call and its repair (the prompt again, plus an answer)
-            cost_in, cost_out = litellm.cost_per_token(
-                model=self.settings.model, prompt_tokens=2 * tokens + self.settings.max_tokens,
-                completion_tokens=2 * self.settings.max_tokens)
-            total += cost_in + cost_out
-        return total
+        most = self.settings.max_tokens
+        # at most two completions: the call and its repair (the prompt again, plus an answer)
+        return sum(self._price(2 * self._prompt_tokens(request) + most, 2 * most) for request in task.requests)
+
+    def _prompt_tokens(self, request: JudgeRequest) -> int:
+        return load_litellm().token_counter(model=self.settings.model, messages=list(request.messages))
+
+    def _price(self, prompt_tokens: int, completion_tokens: int) -> float:
+        cost_in, cost_out = load_litellm().cost_per_token(
+            model=self.settings.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        return cost_in + cost_out
 
     def should_stop(self, estimate: float) -> str | None:
         """Whether dispatching a task estimated at `estimate` could take the spend past the limit,
@@ -614,7 +615,6 @@ class _Driver:
     def dry_run(self) -> RunSummary:
         """Plan every batch and price its calls; call nothing, write nothing."""
         self.run_id = None
-        litellm = load_litellm() if self.settings is not None else None
         self.totals["unpriced"] = self.settings is not None and not priced(self.settings.model)
         with TraceStore.open(self.db_path) as store:
             for batch in self.session_batches(store):
@@ -624,15 +624,12 @@ class _Driver:
                 self.totals["criteria"] += len(plan["skipped"]) + sum(len(names) for _, _, names in task.code) \
                     + sum(len(r.criteria) for r in plan["requests"].values())
                 for request in task.requests:
-                    tokens = litellm.token_counter(model=self.settings.model, messages=list(request.messages))
+                    tokens = self._prompt_tokens(request)
                     self.totals["calls"] += 1
                     self.totals["tokens_in"] += tokens
                     self.totals["tokens_out"] += self.settings.max_tokens
                     if not self.totals["unpriced"]:
-                        cost_in, cost_out = litellm.cost_per_token(
-                            model=self.settings.model, prompt_tokens=tokens,
-                            completion_tokens=self.settings.max_tokens)
-                        self.totals["cost_usd"] += cost_in + cost_out
+                        self.totals["cost_usd"] += self._price(tokens, self.settings.max_tokens)
         return attrs.evolve(self.summary(0.0), estimated=True)
 
     def run(self) -> RunSummary:
