@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -25,17 +26,31 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def _load(path: Path) -> Any:
+    """A saved YAML file; one that cannot be parsed is one line naming it and where it went wrong
+    (a YAML error's own message spans several lines, with a caret under the spot)."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        _fail(f"{path.parent} cannot be read: {path.name} is not UTF-8 text ({exc.reason} at byte {exc.start})")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        _fail(f"{path.parent} cannot be read: {path.name}: {problem}{where}")
+
+
 def saved_run(run_dir: Path) -> tuple[str, list[str], Path | None]:
     """The command, overrides and working folder a run directory saved."""
     hydra_dir = run_dir / ".hydra"
     if not (hydra_dir / "hydra.yaml").is_file() or not (hydra_dir / "overrides.yaml").is_file():
         _fail(f"{run_dir} is not a run directory (no .hydra/hydra.yaml and .hydra/overrides.yaml)")
     try:
-        hydra = yaml.safe_load((hydra_dir / "hydra.yaml").read_text(encoding="utf-8"))["hydra"]
-        overrides = yaml.safe_load((hydra_dir / "overrides.yaml").read_text(encoding="utf-8")) or []
+        hydra = _load(hydra_dir / "hydra.yaml")["hydra"]
+        overrides = _load(hydra_dir / "overrides.yaml") or []
         name = hydra["job"]["name"]
         cwd = (hydra.get("runtime") or {}).get("cwd")
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         _fail(f"{run_dir}/.hydra cannot be read: {exc}")
     if name not in COMMANDS:
         _fail(f"{run_dir} was made by {name!r}, not a synthkit command")
