@@ -5,12 +5,21 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
+from omegaconf import OmegaConf
 
+from synthkit.cli import sweep
 from synthkit.cli.experiment import file_digest
+from synthkit.cli.filter import summary_lines
+from synthkit.filtering import plotter
+from synthkit.traces.store import TraceWriter
 from tests.cli.test_cli import assert_one_line_error
 from tests.conftest import SYNTH_AI_DB
+from tests.factories import T0, make_session
 from tests.filtering.conftest import graded_db_template, primary  # noqa: F401 (a fixture)
 
 
@@ -73,6 +82,186 @@ def test_nothing_kept_is_a_distinct_exit_with_the_stats_kept(run_cli, project):
         "min_judge_scores.primary": 19, "status": 1}
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "finished with errors"
     assert not (run_dir / "sft.jsonl").exists()
+
+
+def test_kept_sessions_that_give_no_example_are_exit_4_with_their_own_message(run_cli, project):
+    result = run_cli("filter", "db.path=traces.db", "filter=none", "filter.max_tokens_per_example=10",
+                     "filter.plot=false")
+    (run_dir,) = run_dirs(project)
+    assert_one_line_error(result, "synthkit filter: error: the kept sessions gave no example; "
+                          f"see {run_dir / 'stats.json'}", code=4)
+    stats = json.loads((run_dir / "stats.json").read_text())
+    assert stats["sessions"]["kept"] == 19 and stats["examples"]["written"] == 0
+    assert stats["examples"]["left_out"]["longer than max_tokens_per_example"] > 0
+    assert "sessions: 20 seen, 19 kept" in result.out
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "finished with errors"
+    assert not (run_dir / "sft.jsonl").exists()
+
+
+def test_a_sweep_job_that_keeps_nothing_is_a_warning_and_the_sweep_goes_on(run_cli, project):
+    result = run_cli("filter", "db.path=traces.db", "filter=none", "filter.plot=false", "-m",
+                     "filter.max_tokens_per_example=10")
+    assert result.exit_code == 0, result.err
+    assert "the kept sessions gave no example: this job keeps nothing; the sweep goes on" in result.out
+    (root,) = (project / "experiments" / "filter").glob("multirun_*")
+    manifest = json.loads((root / "0" / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["result"]["examples"] == 0
+    assert (root / "sweep_summary.csv").is_file()
+
+
+FULL_STATS = {
+    "sessions": {"seen": 30, "kept": 8, "train": 6, "val": 2, "mixed_in": 3,
+                 "rejected": {"min_judge_scores.primary": 20, "status": 2}},
+    "mix": {"all": {"high": 5, "wanted": 3, "available": 9, "drawn": 3}},
+    "examples": {"written": 12, "tokens": 3400, "token_estimate": "o200k_base", "longest_tokens": 700,
+                 "limit_reached": True, "left_out": {"duplicate": 2, "past filter.limit": 4}},
+    "judge_model": "judge-a",
+    "stale": ["RubricA: scores of 1 older version(s) ignored (v1 on 1 sessions)"],
+    "histograms": {"primary": {"bins": 4, "counts": [1, 0, 3, 4], "missing": 2}},
+    "mean_total_reward_kept": 2 / 3,
+}
+QUIET_STATS = {
+    **FULL_STATS, "sessions": {**FULL_STATS["sessions"], "val": 0, "mixed_in": 0, "rejected": {}}, "mix": {},
+    "examples": {**FULL_STATS["examples"], "limit_reached": False, "left_out": {}}, "judge_model": None,
+    "stale": [], "histograms": {"primary": {"bins": 4, "counts": [1, 0, 3, 4], "missing": 0}},
+    "mean_total_reward_kept": None,
+}
+
+
+@pytest.mark.parametrize(("stats", "lines"), [
+    (FULL_STATS, [
+        "sessions: 30 seen, 8 kept (6 train, 2 val), 3 of them mixed in from the lower band",
+        "  rejected by min_judge_scores.primary: 20",
+        "  rejected by status: 2",
+        "  mix: 3 drawn from the lower band (3 wanted, 9 available) beside 5 above the thresholds",
+        "examples: 12 written (3400 tokens, o200k_base; longest 700), stopped at filter.limit",
+        "  left out, duplicate: 2",
+        "  left out, past filter.limit: 4",
+        "judge scores of judge-a",
+        "stale: RubricA: scores of 1 older version(s) ignored (v1 on 1 sessions)",
+        "primary: sessions per 1/4 of [0, 1]: 1 0 3 4; 2 without a score",
+        "mean outcome reward of the kept sessions: 0.6667"]),
+    ({**QUIET_STATS, "sessions": {**QUIET_STATS["sessions"], "mixed_in": 3},
+      "mix": {"test": {"high": 5, "wanted": 3, "available": 2, "drawn": 2}}}, [
+        "sessions: 30 seen, 8 kept, 3 of them mixed in from the lower band",
+        "  mix in test: 2 drawn from the lower band (3 wanted, 2 available) beside 5 above the thresholds",
+        "examples: 12 written (3400 tokens, o200k_base; longest 700)",
+        "primary: sessions per 1/4 of [0, 1]: 1 0 3 4"]),
+    (QUIET_STATS, [
+        "sessions: 30 seen, 8 kept",
+        "examples: 12 written (3400 tokens, o200k_base; longest 700)",
+        "primary: sessions per 1/4 of [0, 1]: 1 0 3 4"]),
+])
+def test_the_summary_says_each_part_of_the_stats_only_when_there_is_something_to_say(stats, lines):
+    assert summary_lines(stats) == lines
+
+
+def test_the_manifest_result_says_what_the_run_kept_and_no_plot_is_drawn_when_told(run_cli, project):
+    result = run_cli("filter", "db.path=traces.db", "filter=initial", "filter.dedup=false", "filter.plot=false")
+    assert result.exit_code == 0, result.err
+    (run_dir,) = run_dirs(project)
+    assert not (run_dir / "scores.png").exists()
+    stats = json.loads((run_dir / "stats.json").read_text())
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    examples = (run_dir / "sft.jsonl").read_text().splitlines()
+    assert examples and manifest["result"] == {"sessions_seen": 20, "sessions_kept": 3, "examples": len(examples),
+                                               "tokens": stats["examples"]["tokens"]}   # s16, s17, s19
+    assert manifest["judge_models"] == []   # code criteria only: no judge model
+    assert sorted(manifest["outputs"]) == [str(run_dir / "sft.jsonl"), str(run_dir / "stats.json")]
+
+
+@pytest.mark.parametrize(("args", "judge_models", "kept"), [
+    ((), ["judge-b"], 1),   # the judge of the most recent judge run
+    (("filter.judge_model=judge-a",), ["judge-a"], 1),
+])
+def test_the_manifest_names_the_judge_whose_scores_were_used(run_cli, tmp_path, args, judge_models, kept):
+    from tests.traces.test_scores import add_scores   # RubricA by judge-a and judge-b
+
+    with TraceWriter.open(tmp_path / "judged.db", create=True) as writer:
+        for number, name in enumerate(("s1", "s2")):
+            writer.write_session(make_session(name, created_at=T0 + timedelta(minutes=number)))
+        add_scores(writer)
+    result = run_cli("filter", "db.path=judged.db", "filter=none", "filter.min_judge_scores.RubricA=0.6",
+                     "filter.plot=false", *args)
+    assert result.exit_code == 0, result.err
+    assert f"judge scores of {judge_models[0]}" in result.out
+    (run_dir,) = run_dirs(tmp_path)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["judge_models"] == judge_models
+    assert manifest["result"]["sessions_seen"] == 2 and manifest["result"]["sessions_kept"] == kept
+
+
+def sweep_job(root: Path, number: int, overrides: list[str], kept: int | None = None,
+              status: str | None = "completed") -> None:
+    """A job folder as a filter sweep leaves it: overrides, and a manifest and stats unless told."""
+    job = root / str(number)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if status is not None:
+        (job / "manifest.json").write_text(json.dumps({"status": status}))
+    if kept is not None:
+        (job / "stats.json").write_text(json.dumps({
+            "sessions": {"kept": kept}, "examples": {"written": 2 * kept, "tokens": 10 * kept},
+            "mean_total_reward_kept": kept / 2}))
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The sweep plots asked for, drawn as an empty file each: (rows, swept keys) per plot."""
+    calls = []
+
+    def draw(name, rows, keys, path):
+        calls.append((name, rows, keys))
+        path.write_bytes(b"")
+        return path
+
+    monkeypatch.setattr(plotter, "draw", draw)
+    return calls
+
+
+def test_a_sweep_summary_lists_jobs_by_number_and_shows_overrides_without_prefixes(tmp_path, drawn):
+    root = tmp_path / "multirun"
+    (root / ".hydra").mkdir(parents=True)   # Hydra's own folder at the root is not a job
+    (root / "multirun.yaml").write_text("hydra: {}\n")
+    for number in (11, 3, 0, 10, 7, 1, 9, 2, 5, 4, 8, 6):   # made in no particular order
+        sweep_job(root, number, [f"filter.min_official_score={number}", "+filter.note=hi", "~filter.judge_model"],
+                  kept=None if number == 5 else 20 - number, status=None if number == 5 else "completed")
+    written = sweep.summarise(root)
+    assert written == [root / "sweep_summary.csv", root / "sweep_summary.md", root / "sweep.png"]
+    with (root / "sweep_summary.csv").open() as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert reader.fieldnames == ["job", "filter.min_official_score", "filter.note", "filter.judge_model",
+                                 "sessions_kept", "examples", "tokens", "mean_total_reward_kept", "status"]
+    assert [r["job"] for r in rows] == [str(n) for n in range(12)]   # 10 and 11 after 9
+    assert [r["filter.min_official_score"] for r in rows] == [str(n) for n in range(12)]
+    assert {(r["filter.note"], r["filter.judge_model"]) for r in rows} == {("hi", "")}
+    assert (rows[5]["status"], rows[5]["sessions_kept"]) == ("no manifest", "")
+    assert (rows[10]["status"], rows[10]["sessions_kept"], rows[10]["examples"]) == ("completed", "10", "20")
+    markdown = (root / "sweep_summary.md").read_text().splitlines()
+    assert [line.split(" | ")[0] for line in markdown[2:]] == [f"| {n}" for n in range(12)]
+    assert markdown[2 + 5] == "| 5 | 5 | hi |  |  |  |  |  | no manifest |"
+    ((name, plotted, keys),) = drawn
+    assert (name, keys) == ("sweep", ["filter.min_official_score"])
+    assert [row["job"] for row in plotted] == [str(n) for n in range(12)]
+
+
+def test_a_sweep_summary_of_jobs_that_swept_nothing_has_no_plot(tmp_path, drawn):
+    for number in range(2):
+        sweep_job(tmp_path, number, ["filter=initial"], kept=3)
+    assert sweep.summarise(tmp_path) == [tmp_path / "sweep_summary.csv", tmp_path / "sweep_summary.md"]
+    assert drawn == [] and not (tmp_path / "sweep.png").exists()
+    assert (tmp_path / "sweep_summary.md").read_text().splitlines()[0] == (
+        "| job | filter | sessions_kept | examples | tokens | mean_total_reward_kept | status |")
+
+
+def test_a_missing_sweep_root_is_one_error_naming_it(tmp_path, drawn):
+    with pytest.raises(FileNotFoundError) as caught:
+        sweep.summarise(tmp_path / "gone")
+    assert caught.value.filename == str(tmp_path / "gone")
+    # Hydra's end-of-sweep call skips a sweep that made no folder (every job failed to start)
+    sweep.SweepSummary().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "gone")}}}))
+    assert not (tmp_path / "gone").exists() and drawn == []
 
 
 def test_a_sweep_summarises_every_job_even_one_that_kept_nothing(run_cli, project):
@@ -172,6 +361,44 @@ def test_rerun_can_sweep(run_cli, project):
 def test_rerun_of_something_else_is_one_line(run_cli, project):
     assert_one_line_error(run_cli("rerun", str(project)), "is not a run directory")
     assert_one_line_error(run_cli("rerun"), "usage: synthkit rerun <run dir>")
+
+
+@pytest.mark.parametrize("args", [("-x",), ("--help",), ("db.path=traces.db",), ("filter=none", "x")])
+def test_rerun_wants_a_run_directory_first(run_cli, project, args):
+    assert_one_line_error(run_cli("rerun", *args), "synthkit rerun: error: usage: synthkit rerun <run dir>")
+
+
+@pytest.mark.parametrize(("hydra_yaml", "fragment"), [
+    ("hydra:\n  job:\n    name: my_app\n", "was made by 'my_app', not a synthkit command"),
+    ("hydra:\n  runtime:\n    cwd: /somewhere\n", "/.hydra cannot be read: 'job'"),
+    ("hydra: [unclosed\n", "/.hydra cannot be read: hydra.yaml: expected ',' or ']', but got '<stream end>' "
+     "(line 2, column 1)"),
+    (b"hydra: \xff\n", "/.hydra cannot be read: hydra.yaml is not UTF-8 text (invalid start byte at byte 7)"),
+])
+def test_rerun_of_a_run_directory_it_cannot_replay_is_one_line(run_cli, project, hydra_yaml, fragment):
+    (project / "other" / ".hydra").mkdir(parents=True)
+    saved = project / "other" / ".hydra" / "hydra.yaml"
+    saved.write_bytes(hydra_yaml) if isinstance(hydra_yaml, bytes) else saved.write_text(hydra_yaml)
+    (project / "other" / ".hydra" / "overrides.yaml").write_text("- a=1\n")
+    assert_one_line_error(run_cli("rerun", "other"), f"synthkit rerun: error: {project / 'other'}", fragment)
+    assert not (project / "experiments").exists()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("filter.min_judge_scores.primary=nan", "filter.min_judge_scores.primary must be a number between 0 and 1"),
+    ("nosuchgroup=x", "nosuchgroup"),   # refused by Hydra itself
+])
+def test_a_failed_rerun_from_another_folder_leaves_the_working_folder_as_it_was(run_cli, project, tmp_path_factory,
+                                                                               override, message):
+    assert run_cli("filter", "db.path=traces.db", "filter=none", "filter.plot=false").exit_code == 0
+    (original,) = run_dirs(project)
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    again = run_cli("rerun", str(original), override, cwd=elsewhere)
+    assert again.exit_code == 2
+    assert again.err.strip().splitlines()[-1].startswith("synthkit filter: error: ")
+    assert message in again.err.strip().splitlines()[-1]
+    assert Path.cwd() == elsewhere
+    assert run_dirs(project) == [original]
 
 
 @pytest.mark.parametrize(("args", "fragment"), [
