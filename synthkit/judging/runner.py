@@ -43,7 +43,14 @@ from synthkit.judging.llm import (
 from synthkit.judging.render import judge_messages, render_trace, response_schema
 from synthkit.providers import is_own_process, missing_key, own_process, priced
 from synthkit.rubrics.api import CriterionSpec, Rubric
-from synthkit.rubrics.grading import rubric_result, run_criterion, score_outcome
+from synthkit.rubrics.grading import (
+    criterion_gate,
+    rubric_gate,
+    rubric_instances,
+    rubric_result,
+    run_criterion,
+    score_outcome,
+)
 from synthkit.rubrics.results import CriterionResult, Outcome
 from synthkit.rubrics.trace import Trace
 from synthkit.traces import codec
@@ -384,13 +391,9 @@ class _Driver:
         for session in batch:
             trace = Trace(session)
             for rubric in self.rubrics:
-                specs = rubric.criteria()
-                try:
-                    applies = rubric.applies(trace)
-                except Exception as exc:
-                    applies, reason = None, f"{rubric.id}.applies raised {type(exc).__name__}: {exc}"
+                gate = rubric_gate(rubric, trace)
                 todo_code, todo_judge = [], []
-                for spec in specs:
+                for spec in rubric.criteria():
                     model = CODE if spec.kind == "code" else self.options.model
                     row = existing.get((session.session_id, rubric.id, rubric.version, spec.name, model))
                     if row is not None and _final(row):
@@ -398,11 +401,8 @@ class _Driver:
                         continue
                     if row is not None and not counted and row["run_id"] == self.run_id:
                         continue  # sent again: this run's errors are recorded, a re-run retries them
-                    if applies is None:
-                        skipped.append((session.session_id, spec.result(rubric, Outcome.ERROR, reason=reason), model))
-                    elif not applies:
-                        skipped.append((session.session_id, spec.result(
-                            rubric, Outcome.SKIPPED, reason=f"{rubric.id} does not apply to this trace"), model))
+                    if gate is not None:
+                        skipped.append((session.session_id, spec.result(rubric, gate[0], reason=gate[1]), model))
                     elif spec.kind == "code":
                         todo_code.append(spec.name)
                     else:
@@ -423,18 +423,12 @@ class _Driver:
                     continue
                 live = []
                 for spec in todo_judge:
-                    try:
-                        relevant = spec.applies is None or spec.applies(trace)
-                    except Exception as exc:
-                        skipped.append((session.session_id, spec.result(rubric, Outcome.ERROR, reason=(
-                            f"{rubric.id}.{spec.name} applies= raised {type(exc).__name__}: {exc}")),
-                            self.options.model))
-                        continue
-                    if relevant:
+                    spec_gate = criterion_gate(rubric, spec, trace)
+                    if spec_gate is None:
                         live.append(spec)
                     else:
-                        skipped.append((session.session_id, spec.result(
-                            rubric, Outcome.SKIPPED, reason="does not apply to this trace"), self.options.model))
+                        skipped.append((session.session_id, spec.result(rubric, spec_gate[0], reason=spec_gate[1]),
+                                        self.options.model))
                 if live:
                     requests.append(judge_request(rubric, live, trace, self.settings,
                                                   max_trace_tokens=self.options.max_trace_tokens,
@@ -807,6 +801,4 @@ def judge_traces(db_path: str | Path, rubrics: Iterable[Rubric | type[Rubric]],
     >>> judge_traces("traces.db", [RubricCrafterOutcome], "gpt-4o-mini", sample=50)
     """
     settings = JudgeSettings(model=judge) if isinstance(judge, str) else judge
-    instances = [r for rubric in rubrics
-                 for r in (rubric.instances() if isinstance(rubric, type) else [rubric])]
-    return run_judging(db_path, instances, JudgeOptions(settings=settings, **options), progress=progress)
+    return run_judging(db_path, rubric_instances(rubrics), JudgeOptions(settings=settings, **options), progress=progress)

@@ -18,7 +18,7 @@ from synthkit.rubrics.trace import Trace
 from synthkit.traces.model import Session
 from synthkit.traces.scores import overall
 
-__all__ = ["grade", "run_criterion", "score_outcome"]
+__all__ = ["criterion_gate", "grade", "rubric_gate", "rubric_instances", "run_criterion", "score_outcome"]
 
 NO_JUDGE = "no judge configured"
 
@@ -35,12 +35,34 @@ def _as_score(value: Any) -> float | None:
     return None
 
 
+def rubric_gate(rubric: Rubric, trace: Trace) -> tuple[Outcome, str] | None:
+    """Why no criterion of `rubric` runs on `trace` (it does not apply, or asking raised), or None."""
+    try:
+        applies = rubric.applies(trace)
+    except Exception as exc:
+        return Outcome.ERROR, f"{rubric.id}.applies raised {type(exc).__name__}: {exc}"
+    return None if applies else (Outcome.SKIPPED, f"{rubric.id} does not apply to this trace")
+
+
+def criterion_gate(rubric: Rubric, spec: CriterionSpec, trace: Trace) -> tuple[Outcome, str] | None:
+    """Why the criterion does not run on `trace` (its `applies=` says no, or raised), or None."""
+    try:
+        if spec.applies is None or spec.applies(trace):
+            return None
+    except Skipped as exc:
+        return Outcome.SKIPPED, str(exc)
+    except Exception as exc:
+        return Outcome.ERROR, f"{rubric.id}.{spec.name} applies= raised {type(exc).__name__}: {exc}"
+    return Outcome.SKIPPED, "does not apply to this trace"
+
+
 def run_criterion(rubric: Rubric, spec: CriterionSpec, trace: Trace) -> CriterionResult:
     """One code criterion on one trace, its failures turned into outcomes."""
     where = f"{rubric.id}.{spec.name}"
+    gate = criterion_gate(rubric, spec, trace)
+    if gate is not None:
+        return spec.result(rubric, gate[0], reason=gate[1])
     try:
-        if spec.applies is not None and not spec.applies(trace):
-            return spec.result(rubric, Outcome.SKIPPED, reason="does not apply to this trace")
         value = spec.func(rubric, trace)
     except Skipped as exc:
         return spec.result(rubric, Outcome.SKIPPED, reason=str(exc))
@@ -76,7 +98,8 @@ def overall_primary(results: Iterable[RubricResult]) -> float | None:
     return overall((r.weight, r.primary, r.error) for r in results)
 
 
-def _rubric_instances(rubrics: Iterable[Rubric | type[Rubric]]) -> list[Rubric]:
+def rubric_instances(rubrics: Iterable[Rubric | type[Rubric]]) -> list[Rubric]:
+    """Rubrics given as classes (each of their instances) or instances; anything else is a TypeError."""
     found: list[Rubric] = []
     for rubric in rubrics:
         if inspect.isclass(rubric) and issubclass(rubric, Rubric):
@@ -92,20 +115,15 @@ def grade(trace: Session | Trace, rubrics: Iterable[Rubric | type[Rubric]]) -> G
     """Grade one trace with the code criteria of `rubrics` (classes or instances)."""
     view = trace if isinstance(trace, Trace) else Trace(trace)
     graded = []
-    for rubric in _rubric_instances(rubrics):
-        specs = rubric.criteria()
-        try:
-            applies = rubric.applies(view)
-        except Exception as exc:
-            reason = f"{rubric.id}.applies raised {type(exc).__name__}: {exc}"
-            results = [spec.result(rubric, Outcome.ERROR, reason=reason) for spec in specs]
-        else:
-            if not applies:
-                results = [spec.result(rubric, Outcome.SKIPPED, reason=f"{rubric.id} does not apply "
-                                       "to this trace") for spec in specs]
+    for rubric in rubric_instances(rubrics):
+        gate = rubric_gate(rubric, view)
+        results = []
+        for spec in rubric.criteria():
+            if gate is not None:
+                results.append(spec.result(rubric, gate[0], reason=gate[1]))
+            elif spec.kind == "code":
+                results.append(run_criterion(rubric, spec, view))
             else:
-                results = [run_criterion(rubric, spec, view) if spec.kind == "code"
-                           else spec.result(rubric, Outcome.SKIPPED, reason=NO_JUDGE)
-                           for spec in specs]
+                results.append(spec.result(rubric, Outcome.SKIPPED, reason=NO_JUDGE))
         graded.append(rubric_result(rubric, results))
     return GradeResult(view.session_id, tuple(graded), overall_primary(graded))
