@@ -7,7 +7,6 @@ against kept sessions, examples, tokens and the mean outcome reward of the kept 
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from pathlib import Path
@@ -47,17 +46,6 @@ def _row(job: Path) -> dict[str, Any]:
     return row
 
 
-def _markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    def cell(value: Any) -> str:
-        if value is None:
-            return ""
-        return f"{value:.4g}" if isinstance(value, float) else str(value).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def summarise(root: Path) -> list[Path]:
     """Write the sweep summary files under `root`; returns the files written."""
     jobs = sorted((p for p in root.iterdir() if (p / ".hydra" / "overrides.yaml").is_file()), key=_job_number)
@@ -69,14 +57,13 @@ def summarise(root: Path) -> list[Path]:
     fixed = [key for key in dict.fromkeys(k for row in rows for k in row)
              if key not in ("job", *COLUMNS, *swept)]
     columns = ["job", *swept, *fixed, *COLUMNS]
-    written = []
-    with (root / CSV_NAME).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    written.append(root / CSV_NAME)
-    (root / MARKDOWN_NAME).write_text(_markdown(rows, columns), encoding="utf-8")
-    written.append(root / MARKDOWN_NAME)
+    from synthkit.inspection.table import Table, write_tables  # at the end of a sweep only
+
+    table, written = Table("sweep", tuple(columns), rows), []
+    for name, fmt in ((CSV_NAME, "csv"), (MARKDOWN_NAME, "markdown")):
+        with (root / name).open("w", encoding="utf-8", newline="") as handle:
+            write_tables([table], handle, fmt)
+        written.append(root / name)
     if swept:
         from synthkit.filtering import plotter
 
