@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import attrs
+
 from synthkit import Outcome, TraceStore, grade
 from synthkit.resources import default_dir
 from synthkit.rubrics.discovery import collect
@@ -25,10 +27,13 @@ def test_the_example_rubrics_grade_synth_ai_crafter_traces_without_errors():
     assert sum(d.outcome is Outcome.SKIPPED for d in decisions) == 2   # the prompt/completion sessions
 
 
-def test_the_chat_rubric_on_a_trace_without_a_final_answer():
+def test_the_chat_rubric_on_a_conversation_without_a_final_answer_and_not_on_an_episode():
     with TraceStore.open(SYNTH_AI_DB) as store:
-        session = next(s for s in store.sessions() if s.metadata.get("fixture_case") == "no_final_assistant")
-    result = grade(session, [r for r in collect([str(default_dir("rubrics"))]).rubrics
-                             if r.id == "RubricChatToolUse"])["RubricChatToolUse"]
+        episode = next(s for s in store.sessions() if s.metadata.get("fixture_case") == "no_final_assistant")
+    chat = attrs.evolve(episode, metadata={k: v for k, v in episode.metadata.items() if k != "env_name"})
+    rubric = [r for r in collect([str(default_dir("rubrics"))]).rubrics if r.id == "RubricChatToolUse"]
+    result = grade(chat, rubric)["RubricChatToolUse"]
     assert result["has_final_answer"].outcome is Outcome.FAILED
     assert result.primary == 0.0
+    skipped = grade(episode, rubric)["RubricChatToolUse"]  # a Crafter episode: its own rubrics grade it
+    assert skipped.primary is None and {c.outcome for c in skipped.criteria} == {Outcome.SKIPPED}
