@@ -80,7 +80,16 @@ def filter_into(run_dir: Path, db_path: Path, spec: FilterSpec) -> tuple[FilterR
 
 
 def nothing_kept(stats: dict[str, Any]) -> str:
-    return "no session matched the filter" if not stats["sessions"]["kept"] else "the kept sessions gave no example"
+    """Why nothing was written, with the likeliest cause when the stats show it."""
+    if stats["sessions"]["kept"]:
+        left_out = ", ".join(f"{count} {why}" for why, count in stats["examples"]["left_out"].items())
+        return "the kept sessions gave no example" + (f" (left out: {left_out})" if left_out else "")
+    unscored = [key for key, counts in stats["histograms"].items() if counts["missing"] and not any(counts["counts"])]
+    if not unscored:
+        return "no session matched the filter"
+    return (f"no session matched the filter: none of them has a {' or '.join(unscored)} score (a rubric's score is "
+            "missing where a criterion ended in error or its judge criteria went ungraded, as with judge=none or "
+            "no key; synthkit query shows why)")
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:

@@ -84,12 +84,20 @@ def test_nothing_kept_is_a_distinct_exit_with_the_stats_kept(run_cli, project):
     assert not (run_dir / "sft.jsonl").exists()
 
 
+def test_nothing_kept_because_no_session_has_the_score_says_so(run_cli, tmp_path):
+    shutil.copy(SYNTH_AI_DB, tmp_path / "traces.db")
+    assert run_cli("judge", "db.path=traces.db", "judge=none").exit_code == 0  # judge criteria not graded
+    result = run_cli("filter", "db.path=traces.db", "filter.plot=false")
+    assert_one_line_error(result, "synthkit filter: error: no session matched the filter: none of them has a "
+                          "primary score (a rubric's score is missing where", code=4)
+
+
 def test_kept_sessions_that_give_no_example_are_exit_4_with_their_own_message(run_cli, project):
     result = run_cli("filter", "db.path=traces.db", "filter=none", "filter.max_tokens_per_example=10",
                      "filter.plot=false")
     (run_dir,) = run_dirs(project)
-    assert_one_line_error(result, "synthkit filter: error: the kept sessions gave no example; "
-                          f"see {run_dir / 'stats.json'}", code=4)
+    assert_one_line_error(result, "synthkit filter: error: the kept sessions gave no example (left out: 19 errored "
+                          f"LM call, 19 longer than max_tokens_per_example); see {run_dir / 'stats.json'}", code=4)
     stats = json.loads((run_dir / "stats.json").read_text())
     assert stats["sessions"]["kept"] == 19 and stats["examples"]["written"] == 0
     assert stats["examples"]["left_out"]["longer than max_tokens_per_example"] > 0
@@ -102,7 +110,8 @@ def test_a_sweep_job_that_keeps_nothing_is_a_warning_and_the_sweep_goes_on(run_c
     result = run_cli("filter", "db.path=traces.db", "filter=none", "filter.plot=false", "-m",
                      "filter.max_tokens_per_example=10")
     assert result.exit_code == 0, result.err
-    assert "the kept sessions gave no example: this job keeps nothing; the sweep goes on" in result.out
+    assert "the kept sessions gave no example (left out: 19 errored LM call, 19 longer than max_tokens_per_example): " \
+        "this job keeps nothing; the sweep goes on" in result.out
     (root,) = (project / "experiments" / "filter").glob("multirun_*")
     manifest = json.loads((root / "0" / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["result"]["examples"] == 0
