@@ -251,7 +251,7 @@ def _existing_ids(db_path: Path, ids: Any) -> list[str]:
     if not db_path.exists():
         return []
     with TraceStore.open(db_path) as store:
-        return [sid for sid in ids if store.db.execute(
+        return [sid for sid in ids if store.conn.execute(
             "SELECT 1 FROM session_traces WHERE session_id = ?", [sid]).fetchone()]
 
 
