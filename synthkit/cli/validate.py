@@ -32,12 +32,18 @@ def options_from(node: DictConfig) -> ValidateOptions:
 
 
 def report_lines(report: ValidationReport, show: int) -> list[str]:
-    """The first `show` problems as `FILE:LINE: kind: text`, then the summary line."""
-    problems = [(line, "error", text) for line, text in report.errors] + \
-               [(line, "warning", text) for line, text in report.warnings]
-    lines = [f"{report.path}{f':{line}' if line else ''}: {kind}: {text}" for line, kind, text in sorted(problems)[:show]]
+    """The first `show` problems as `FILE:LINE: kind: text`, errors first (one found on many
+    lines once, with how many more), then the summary line."""
+    found: dict[tuple[str, str], list[int]] = {}
+    for kind, problems in (("error", report.errors), ("warning", report.warnings)):
+        for line, text in sorted(problems):
+            found.setdefault((kind, text), []).append(line)
+    problems = list(found.items())
+    lines = [f"{report.path}{f':{numbers[0]}' if numbers[0] else ''}: {kind}: {text}"
+             + (f" (and on {_count(len(numbers) - 1, 'more line')})" if len(numbers) > 1 else "")
+             for (kind, text), numbers in problems[:show]]
     if len(problems) > show:
-        lines.append(f"... and {len(problems) - show} more")
+        lines.append(f"... and {sum(len(numbers) for _, numbers in problems[show:])} more")
     longest = f"; longest: line {report.longest[0]}, about {report.longest[1]} tokens" if report.longest else ""
     lines.append(f"{report.path}: {_count(report.examples, 'example')}, about {report.tokens} tokens ({estimator()})"
                  f"{longest}; {_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}")

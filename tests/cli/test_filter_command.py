@@ -473,10 +473,15 @@ def test_validate_reports_lines_and_exits_by_severity(run_cli, project):
     assert "sft.jsonl: 1 example, about" in good.out and "0 errors, 1 warning" in good.out
     strict = run_cli("validate", "path=sft.jsonl", "validate.strict=true")
     assert strict.exit_code == 1 and "sft.jsonl:1: warning: extra top-level keys: metadata" in strict.out
-    (project / "bad.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\nnot json\n')
-    bad = run_cli("validate", "path=bad.jsonl")
+    chat = '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}], "metadata": {}}'
+    (project / "bad.jsonl").write_text("\n".join([chat, '{"messages": [{"role": "user", "content": "hi"}]}',
+                                                  chat, "not json", chat]) + "\n")
+    bad = run_cli("validate", "path=bad.jsonl", "validate.show=3")
     assert bad.exit_code == 1
-    assert "bad.jsonl:1: error: the last message is not an assistant message" in bad.out
-    assert "bad.jsonl:2: error: not valid JSON" in bad.out
+    assert bad.out.splitlines()[:3] == [  # errors first, a warning on many lines once
+        "bad.jsonl:2: error: the last message is not an assistant message",
+        "bad.jsonl:4: error: not valid JSON: Expecting value: line 1 column 1 (char 0)",
+        "bad.jsonl:1: warning: extra top-level keys: metadata (and on 2 more lines)"]
+    assert run_cli("validate", "path=bad.jsonl", "validate.show=2").out.splitlines()[2] == "... and 3 more"
     assert_one_line_error(run_cli("validate", "path=missing.jsonl"), "no such file: missing.jsonl")
     assert not (project / "experiments" / "validate").exists()
