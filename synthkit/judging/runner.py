@@ -602,8 +602,10 @@ class _Driver:
         if limit is None or estimate == 0:
             return None
         if self.totals["cost_usd"] + self.in_flight_cost + estimate > limit:
+            alone = "; that batch alone passes it: raise judge.max_cost_usd or lower judge.batch_size" \
+                if estimate > limit else ""
             return (f"the spend would pass judge.max_cost_usd=${limit:g} "
-                    f"(spent ${self.totals['cost_usd']:.4f}, next batch up to ${estimate:.4f})")
+                    f"(spent ${self.totals['cost_usd']:.4f}, next batch up to ${estimate:.4f}){alone}")
         return None
 
     def dry_run(self) -> RunSummary:

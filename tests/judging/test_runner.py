@@ -331,8 +331,12 @@ def test_the_max_cost_stops_before_the_spend_would_pass_it(db, rubric_dir, serve
     summary = judge_traces(db, rubrics, settings, batch_size=10, max_cost_usd=limit)
     assert summary.stopped.startswith(f"the spend would pass judge.max_cost_usd=${limit:g}")
     assert 0 < summary.cost_usd <= limit and 0 < summary.sessions < SESSIONS
+    assert "alone passes it" not in summary.stopped
     again = judge_traces(db, rubrics, settings, batch_size=10, max_cost_usd=limit)
     assert again.calls > 0                       # the next run goes on from where it stopped
+    tiny = judge_traces(db, rubrics, settings, batch_size=10, max_cost_usd=limit / 1000)
+    assert tiny.calls == 0 and tiny.stopped.endswith(
+        "that batch alone passes it: raise judge.max_cost_usd or lower judge.batch_size")
 
 
 def test_a_dry_run_prices_every_call_and_touches_nothing(db, rubric_dir, server, monkeypatch):
