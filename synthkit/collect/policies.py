@@ -65,7 +65,9 @@ class LitellmPolicy:
         """A missing provider key is an error before any episode starts."""
         missing = missing_key(self.model, self.api_base, self.api_key_env, self.placeholder_key)
         if missing:
-            raise SynthkitError(f"policy.model {self.model} needs {missing} in the environment (keys never go in config)")
+            local = "; a local server that takes no key: policy.placeholder_key=true" if self.api_base else ""
+            raise SynthkitError(f"policy.model {self.model} needs {missing} in the environment (keys never go in "
+                                f"config){local}")
         load_litellm()  # once, here, before episode threads use it
 
     def episode(self, seed: int) -> Decide:

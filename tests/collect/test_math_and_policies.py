@@ -101,8 +101,10 @@ def test_a_math_answer_in_text_counts_when_no_tool_was_called(server):
 
 def test_a_missing_key_is_an_error_before_any_episode(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with pytest.raises(SynthkitError, match="policy.model openai/gpt-4o-mini needs OPENAI_API_KEY"):
+    with pytest.raises(SynthkitError, match=r"policy.model openai/gpt-4o-mini needs OPENAI_API_KEY .*config\)$"):
         LitellmPolicy(model="openai/gpt-4o-mini").check()
+    with pytest.raises(SynthkitError, match="; a local server that takes no key: policy.placeholder_key=true$"):
+        LitellmPolicy(model="openai/x", api_base="http://127.0.0.1:9/v1").check()
 
 
 def test_an_episode_that_raises_is_a_failed_session_with_what_it_recorded():
