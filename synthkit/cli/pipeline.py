@@ -91,7 +91,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
               "valid": None if not reports else not any(r.failed(validation.strict) for r in reports),
               "validation_warnings": None if not reports else sum(len(r.warnings) for r in reports),
               "rubric_versions": {r.id: r.version for r in rubrics}, "judge_models": [options.model],
-              "db": str(db_path), "sft": str(filtered.outputs[0]) if filtered.outputs else None}
+              "db": str(db_path), "sft": str(filtered.outputs[0]) if filtered.outputs else None,
+              "val": str(filtered.outputs[1]) if len(filtered.outputs) > 1 else None}
     for line in _summary(result, spec.metadata):
         log.info(line)
     if not filtered.examples:
@@ -131,6 +132,7 @@ def _summary(result: dict[str, Any], metadata: bool) -> list[str]:
     if result["sft"]:
         valid = "valid" if result["valid"] else "NOT valid"
         why = ", e.g. the metadata on each line" if result["validation_warnings"] and metadata else ""
-        lines.append(f"  SFT JSONL: {result['sft']} ({valid} for fine-tuning; "
+        split = f" and its validation split {result['val']}" if result["val"] else ""
+        lines.append(f"  SFT JSONL: {result['sft']}{split} ({valid} for fine-tuning; "
                      f"{result['validation_warnings']} warnings{why})")
     return lines

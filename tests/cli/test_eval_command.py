@@ -199,6 +199,9 @@ def test_the_pipeline_validates_with_the_validate_keys(run_cli, tmp_path, monkey
     assert "is not ready for fine-tuning: warnings (validate.strict=true)" in result.err
     (run_dir,) = (tmp_path / "experiments" / "pipeline").iterdir()
     assert f"{run_dir / 'val.jsonl'}:1: warning: extra top-level keys: metadata (and on " in result.out
+    assert f"SFT JSONL: {run_dir / 'sft.jsonl'} and its validation split {run_dir / 'val.jsonl'} (NOT valid" \
+        in result.out
+    assert json.loads((run_dir / "manifest.json").read_text())["result"]["val"] == str(run_dir / "val.jsonl")
 
 
 @pytest.mark.slow
