@@ -8,6 +8,7 @@ the rubric patterns (ini option `rubric_files`) and mentioning synthkit is colle
 from __future__ import annotations
 
 import fnmatch
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,10 @@ class ExampleMissed(Exception):
     """The rubric graded a golden example outside its expected range."""
 
 
+class ExpectationsNotChecked(UserWarning):
+    """A golden example passed on what could be checked without a judge; the rest was not."""
+
+
 class RubricExample(pytest.Item):
     def __init__(self, *, rubric: Any, example: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -89,6 +94,11 @@ class RubricExample(pytest.Item):
         problems = self.example.check(result, judged=judged)
         if problems:
             raise ExampleMissed(problems)
+        unchecked = self.example.unchecked(result, judged=judged)
+        if unchecked:
+            warnings.warn(ExpectationsNotChecked(
+                f"{self.rubric.id}[{self.example.name}]: {', '.join(unchecked)} not checked: it needs a judge "
+                "(--rubric-judge or the ini option rubric_judge)"), stacklevel=1)
 
     def _with_judge(self, result: Any, settings: Any) -> Any:
         """Grade the example's judge criteria with the configured judge, like `synthkit judge`."""

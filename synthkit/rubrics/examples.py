@@ -109,6 +109,14 @@ class Example:
                                 + (f" ({result.error})" if result.error else ""))
         return problems
 
+    def unchecked(self, result: RubricResult, *, judged: bool) -> list[str]:
+        """The expectations `check` leaves out for want of a judge."""
+        if judged:
+            return []
+        kinds = {r.criterion: r.kind for r in result.criteria}
+        left = [f"criterion {name}" for name in self.criteria if kinds.get(name) == "judge"]
+        return left + (["primary"] if self.primary is not None and "judge" in kinds.values() else [])
+
     def checkable(self, result: RubricResult | GradeResult, *, judged: bool) -> bool:
         """Whether anything about this example can be checked without a judge."""
         if judged:

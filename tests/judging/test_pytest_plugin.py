@@ -29,6 +29,7 @@ RubricAnswer.examples = [
     example("right", messages=chat("4"), criteria={"correct": 1}),
     example("wrong range", messages=chat("4"), criteria={"correct": (0, 0.5)}),
     example("judge only", messages=chat("4"), criteria={"tone": (0.5, 1)}),
+    example("both", messages=chat("4"), criteria={"correct": 1, "tone": (0.5, 1)}),
 ]
 '''
 
@@ -46,7 +47,9 @@ def test_examples_are_items_and_a_wrong_range_fails(tmp_path):
     assert "RubricAnswer[right]" in listed.stdout and "RubricAnswer[wrong range]" in listed.stdout
     done = pytest_in(tmp_path, "rubrics", "-rs")
     assert done.returncode == 1, done.stdout
-    assert "1 failed, 1 passed, 1 skipped" in done.stdout
+    assert "1 failed, 2 passed, 1 skipped" in done.stdout
+    assert "RubricAnswer[both]: criterion tone not checked: it needs a judge" in done.stdout  # a warning
+    assert "RubricAnswer[right]:" not in done.stdout
     assert "RubricAnswer on example 'wrong range' (rubric_answer.py:" in done.stdout
     assert "criterion correct: expected [0, 0.5], got 1 (passed)" in done.stdout
     assert "needs a judge" in done.stdout
@@ -69,8 +72,8 @@ def test_a_configured_judge_grades_the_judge_expectations(tmp_path):
         server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.9)))
         done = pytest_in(tmp_path, "rubrics", "--rubric-judge=openai/test-judge",
                          f"--rubric-judge-api-base={server.api_base}")
-        assert "1 failed, 2 passed" in done.stdout, done.stdout      # "judge only" now runs and passes
-        assert len(server.requests) == 3
+        assert "1 failed, 3 passed" in done.stdout, done.stdout      # "judge only" now runs and passes
+        assert len(server.requests) == 4 and "not checked" not in done.stdout
         server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.1)))
         low = pytest_in(tmp_path, "rubrics", "-k", "judge", "--rubric-judge=openai/test-judge",
                         f"--rubric-judge-api-base={server.api_base}")
