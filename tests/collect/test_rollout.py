@@ -19,9 +19,16 @@ class QuickApp:
     def __init__(self) -> None:
         self.played: list[str] = []
         self.lock = threading.Lock()
+        self.slow_started = 0
+        self.three_slow_started = threading.Event()
 
     def play(self, seed, policy, recorder) -> None:
-        time.sleep(0 if seed < 3 else 0.5)
+        if seed >= 3:
+            with self.lock:
+                self.slow_started += 1
+                if self.slow_started == 3:
+                    self.three_slow_started.set()
+            time.sleep(0.5)
         recorder.outcome = OutcomeReward(total_reward=float(seed))
         with self.lock:
             self.played.append(recorder.session_id)
@@ -33,7 +40,7 @@ def test_ctrl_c_while_writing_keeps_every_finished_episode_once():
     def write(session):
         calls.append(session.session_id)
         if len(calls) == 1:
-            time.sleep(0.05)  # seeds 1 and 2 finish meanwhile, 3 to 5 start
+            assert task.three_slow_started.wait(10)  # seeds 1 and 2 finish meanwhile, 3 to 5 start
             raise KeyboardInterrupt  # before this one was stored
         written.append(session.session_id)
 
