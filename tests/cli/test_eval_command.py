@@ -219,8 +219,9 @@ def test_ctrl_c_keeps_every_finished_episode(tmp_path):
         except sqlite3.OperationalError:
             return 0
 
-    while time.monotonic() < deadline and recorded() < 2:
-        time.sleep(0.5)
+    while recorded() < 2:
+        assert process.poll() is None and time.monotonic() < deadline, "eval ended or stalled before 2 episodes"
+        time.sleep(0.1)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err

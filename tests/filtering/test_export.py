@@ -271,7 +271,8 @@ def test_a_terminated_filter_leaves_no_partial_file(graded_db, tmp_path):
               "console()\n")
     process = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not list(tmp_path.rglob(".sft.jsonl.*.tmp")) and time.monotonic() < deadline:
+    while not list(tmp_path.rglob(".sft.jsonl.*.tmp")):
+        assert process.poll() is None and time.monotonic() < deadline, "the filter ended before writing"
         time.sleep(0.02)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
