@@ -156,6 +156,19 @@ class _Task:
     loky: _LokyTask | None = None
 
 
+@attrs.define
+class _Plan:
+    """What the driver keeps of a batch while its task runs, to write the results."""
+
+    batch: list[Session]
+    counted: bool  # False: sessions of this run seen before, not counted again
+    existing: dict[tuple, dict[str, Any]]  # the batch's judge_scores rows before this run
+    skipped: list[tuple[str, CriterionResult, str]]  # (session id, result, judge model): known without running
+    cache_answers: list[JudgeAnswer]
+    requests: dict[tuple[str, str], JudgeRequest]  # every judge request, cached or not, by key
+    estimate: float = 0.0  # the task's cost, at most
+
+
 @attrs.frozen
 class _LokyTask:
     """What a task run by a loky worker, a process synthkit started on this machine, needs."""
@@ -385,7 +398,7 @@ class _Driver:
 
     # -- planning one batch ----------------------------------------------------------------
 
-    def plan(self, store: TraceStore, batch: list[Session], counted: bool = True) -> tuple[_Task, dict[str, Any]]:
+    def plan(self, store: TraceStore, batch: list[Session], counted: bool = True) -> tuple[_Task, _Plan]:
         existing = self.existing(store, [s.session_id for s in batch])
         code, requests, skipped = [], [], []
         for session in batch:
@@ -445,8 +458,7 @@ class _Driver:
         loky = _LokyTask(str(self.db_path.resolve()), self.options.model, is_own_process()) \
             if self.options.backend == "loky" else None
         task = _Task(code=tuple(code), requests=tuple(pending), settings=self.settings, loky=loky)
-        return task, {"batch": batch, "counted": counted, "existing": existing, "skipped": skipped,
-                      "cache_answers": answers, "requests": {r.key: r for r in requests}}
+        return task, _Plan(batch, counted, existing, skipped, answers, {r.key: r for r in requests})
 
     # -- writing one batch -----------------------------------------------------------------
 
@@ -460,11 +472,11 @@ class _Driver:
                 "judge_model": model, "score": result.score, "outcome": result.outcome.value,
                 "reasoning": reasoning, "error": error, "created_at": _now(), **extra}
 
-    def write(self, writer: TraceWriter, plan: dict[str, Any], result: _TaskResult) -> None:
+    def write(self, writer: TraceWriter, plan: _Plan, result: _TaskResult) -> None:
         by_id = {r.id: r for r in self.rubrics}
         rows: list[dict[str, Any]] = []
         new: dict[tuple[str, str, str], CriterionResult] = {}
-        for session_id, criterion_result, model in plan["skipped"]:
+        for session_id, criterion_result, model in plan.skipped:
             rubric = by_id[criterion_result.rubric_id]
             rows.append(self._row(session_id, rubric, criterion_result, model, {}))
             new[(session_id, rubric.id, criterion_result.criterion)] = criterion_result
@@ -473,13 +485,13 @@ class _Driver:
             rows.append(self._row(session_id, rubric, criterion_result, CODE, {}))
             new[(session_id, rubric.id, criterion_result.criterion)] = criterion_result
         cache_rows = []
-        for answer in (*plan["cache_answers"], *result.answers):
+        answers = [(answer, True) for answer in plan.cache_answers] + [(answer, False) for answer in result.answers]
+        for answer, from_cache in answers:
             if not answer.sent:
                 continue
-            from_cache = answer in plan["cache_answers"]
             session_id, rubric_id = answer.key
             rubric = by_id[rubric_id]
-            request = plan["requests"][answer.key]
+            request = plan.requests[answer.key]
             share = len(request.criteria)
             self.totals["calls"] += answer.calls
             self.totals["cache_hits"] += from_cache
@@ -505,11 +517,11 @@ class _Driver:
                     rows, pk=("session_id", "rubric_id", "rubric_version", "criterion", "judge_model"))
             if cache_rows:
                 writer.db["judge_cache"].upsert_all(cache_rows, pk="cache_key")
-            for session in plan["batch"]:
-                self._mirror(writer, session.session_id, plan["existing"], new)
+            for session in plan.batch:
+                self._mirror(writer, session.session_id, plan.existing, new)
             self.totals["criteria"] += len(rows)
             self.totals["errors"] += errors
-            self.totals["sessions"] += len(plan["batch"]) if plan["counted"] else 0
+            self.totals["sessions"] += len(plan.batch) if plan.counted else 0
             writer.db.execute(
                 "UPDATE judge_runs SET calls = ?, tokens_in = ?, tokens_out = ?, cost_usd = ?, errors = ? "
                 "WHERE run_id = ?", [self.totals["calls"], self.totals["tokens_in"], self.totals["tokens_out"],
@@ -616,9 +628,9 @@ class _Driver:
             for batch in self.session_batches(store):
                 task, plan = self.plan(store, batch)
                 self.totals["sessions"] += len(batch)
-                self.totals["cache_hits"] += len(plan["cache_answers"])
-                self.totals["criteria"] += len(plan["skipped"]) + sum(len(names) for _, _, names in task.code) \
-                    + sum(len(r.criteria) for r in plan["requests"].values())
+                self.totals["cache_hits"] += len(plan.cache_answers)
+                self.totals["criteria"] += len(plan.skipped) + sum(len(names) for _, _, names in task.code) \
+                    + sum(len(r.criteria) for r in plan.requests.values())
                 for request in task.requests:
                     tokens = self._prompt_tokens(request)
                     self.totals["calls"] += 1
@@ -693,7 +705,7 @@ class _Driver:
                retry: bool) -> list[Session]:
         """Grade `batches` (`retry`: sessions of this run seen before, not counted again); returns
         the sessions of batches that gave up calls without the run stopping."""
-        plans: dict[int, dict[str, Any]] = {}
+        plans: dict[int, _Plan] = {}
         again: list[Session] = []
 
         def tasks() -> Iterator[tuple[int, _Task]]:
@@ -704,20 +716,20 @@ class _Driver:
                 if self.settings is not None and self.past_first_calls():
                     # only the first calls of a run may stop it; later failures are just errors
                     task = attrs.evolve(task, settings=attrs.evolve(task.settings, abort_after=0))
-                plan["estimate"] = self.estimate_cost(task)
-                reason = self.should_stop(plan["estimate"])
+                plan.estimate = self.estimate_cost(task)
+                reason = self.should_stop(plan.estimate)
                 if reason:
                     self.stopped = reason
                     return
                 with self.lock:  # joblib may consume this generator on a thread of its own
-                    self.in_flight_cost += plan["estimate"]
+                    self.in_flight_cost += plan.estimate
                     plans[number] = plan
                 yield number, task
 
         for number, result in self._parallel(tasks()):
             with self.lock:
                 plan = plans.pop(number)
-                self.in_flight_cost -= plan["estimate"]
+                self.in_flight_cost -= plan.estimate
             self.write(writer, plan, result)
             sent = [a for a in result.answers if a.sent]
             self.totals["answered"] += sum(a.scores is not None for a in sent)
@@ -732,7 +744,7 @@ class _Driver:
                 self.stopped = (f"most of the first judge calls failed ({self.totals['failed_calls']} of "
                                 f"{done}: {self.first_error})")
             elif gave_up and not self.stopped:
-                again.extend(plan["batch"])
+                again.extend(plan.batch)
             self.progress(self.status_line())
         return again
 
