@@ -422,30 +422,8 @@ class _Driver:
                         todo_judge.append(spec)
                 if todo_code:
                     code.append((session, rubric, tuple(todo_code)))
-                if not todo_judge:
-                    continue
-                if self.settings is None:
-                    for spec in todo_judge:
-                        skipped.append((session.session_id, spec.result(
-                            rubric, Outcome.SKIPPED, reason=NO_JUDGE_RUN), NO_JUDGE))
-                    continue
-                if self.no_key:
-                    for spec in todo_judge:
-                        skipped.append((session.session_id, spec.result(
-                            rubric, Outcome.SKIPPED, reason=f"{NO_KEY}{self.no_key}"), self.options.model))
-                    continue
-                live = []
-                for spec in todo_judge:
-                    spec_gate = criterion_gate(rubric, spec, trace)
-                    if spec_gate is None:
-                        live.append(spec)
-                    else:
-                        skipped.append((session.session_id, spec.result(rubric, spec_gate[0], reason=spec_gate[1]),
-                                        self.options.model))
-                if live:
-                    requests.append(judge_request(rubric, live, trace, self.settings,
-                                                  max_trace_tokens=self.options.max_trace_tokens,
-                                                  use_schema=self.use_schema))
+                if todo_judge and (request := self._request(rubric, todo_judge, trace, skipped)) is not None:
+                    requests.append(request)
         hits = self.cached(store, [r.cache_key for r in requests])
         answers = []
         for request in requests:
@@ -459,6 +437,28 @@ class _Driver:
             if self.options.backend == "loky" else None
         task = _Task(code=tuple(code), requests=tuple(pending), settings=self.settings, loky=loky)
         return task, _Plan(batch, counted, existing, skipped, answers, {r.key: r for r in requests})
+
+    def _request(self, rubric: Rubric, specs: list[CriterionSpec], trace: Trace,
+                 skipped: list[tuple[str, CriterionResult, str]]) -> JudgeRequest | None:
+        """The call grading the judge criteria `specs` on `trace`; those it cannot grade go to
+        `skipped`, with why."""
+        if self.settings is None:
+            skipped += [(trace.session_id, spec.result(rubric, Outcome.SKIPPED, reason=NO_JUDGE_RUN), NO_JUDGE)
+                        for spec in specs]
+            return None
+        if self.no_key:
+            skipped += [(trace.session_id, spec.result(rubric, Outcome.SKIPPED, reason=f"{NO_KEY}{self.no_key}"),
+                         self.options.model) for spec in specs]
+            return None
+        live = []
+        for spec in specs:
+            gate = criterion_gate(rubric, spec, trace)
+            if gate is None:
+                live.append(spec)
+            else:
+                skipped.append((trace.session_id, spec.result(rubric, gate[0], reason=gate[1]), self.options.model))
+        return judge_request(rubric, live, trace, self.settings, max_trace_tokens=self.options.max_trace_tokens,
+                             use_schema=self.use_schema) if live else None
 
     # -- writing one batch -----------------------------------------------------------------
 
