@@ -23,26 +23,14 @@ from synthkit.collect.config import (
 )
 from synthkit.collect.rollout import Episode, RemoteTask, run_episodes
 from synthkit.collect.seeds import parse_seeds
-from synthkit.errors import RunFinishedWithErrors, SynthkitError
+from synthkit.errors import RunFinishedWithErrors
 from synthkit.judging.runner import JudgeOptions, RunSummary, run_judging
-from synthkit.providers import missing_key
 from synthkit.rubrics.api import Rubric
 from synthkit.traces.model import Session, SessionStatus
 from synthkit.traces.store import Selection, TraceWriter
 
 log = logging.getLogger("synthkit.eval")
 EVAL_KEYS = {"seeds", "split", "max_steps", "concurrency", "rerun"}
-
-
-def missing_judge_key(options: JudgeOptions) -> str | None:
-    """The variable the judge's key would come from, when it is not set (with `judge.strict`,
-    an error before any episode is played)."""
-    settings = options.settings
-    missing = settings and missing_key(settings.model, settings.api_base, settings.api_key_env,
-                                       settings.placeholder_key)
-    if missing and options.strict:
-        raise SynthkitError(f"judge {settings.model} needs {missing}, which is not set (judge.strict=true)")
-    return missing or None
 
 
 class _InlineJudge:
@@ -56,7 +44,7 @@ class _InlineJudge:
         self.waiting: list[str] = []
         self.runs: list[RunSummary] = []
         # without a key no call is made: one run at the end grades the code criteria, one warning
-        self.only_at_end = bool(missing_judge_key(self.options))
+        self.only_at_end = bool(self.options.missing_key())
 
     def add(self, session: Session) -> None:
         if session.status is SessionStatus.FAILED:

@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from synthkit import checks
-from synthkit.cli.eval import evaluate, missing_judge_key, prepare
+from synthkit.cli.eval import evaluate, prepare
 from synthkit.cli.filter import NOTHING_KEPT_EXIT, filter_into, nothing_kept, output_path
 from synthkit.cli.judge import options_from
 from synthkit.cli.progress import Progress
@@ -40,7 +40,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     db_path = Path(checks.text(cfg.db, "path"))
     spec = spec_from_config(cfg.filter)  # every step's config is checked before the first runs
     options = options_from(cfg)
-    missing_judge_key(options)
+    options.missing_key()  # with judge.strict, an error before the first episode
     validation = validate_options(cfg.validate)
     check_outputs(db_path, spec, output_path(run_dir, spec))
     plan = prepare(cfg)

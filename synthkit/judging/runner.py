@@ -85,6 +85,17 @@ class JudgeOptions:
     limit: int | None = None
     config: dict[str, Any] = attrs.field(factory=dict)  # recorded in judge_runs (no secrets)
 
+    def missing_key(self) -> str | None:
+        """The variable the judge's key would come from, when it is not set; with `strict`, an
+        error. A dry run calls nothing, so it needs no key: it prices what a real run would send."""
+        settings = self.settings
+        if settings is None or self.dry_run:
+            return None
+        missing = missing_key(settings.model, settings.api_base, settings.api_key_env, settings.placeholder_key)
+        if missing and self.strict:
+            raise SynthkitError(f"judge {settings.model} needs {missing}, which is not set (judge.strict=true)")
+        return missing
+
     @property
     def sessions_per_batch(self) -> int:
         """`batch_size`, or enough sessions to keep every call slot busy to the end of a batch:
@@ -328,13 +339,7 @@ class _Driver:
         self.options = options
         self.progress = progress
         self.settings = options.settings
-        # A dry run calls nothing, so it needs no key: it prices what a real run would send.
-        settings = self.settings
-        self.no_key = None if settings is None or options.dry_run else missing_key(
-            settings.model, settings.api_base, settings.api_key_env, settings.placeholder_key)
-        if self.no_key and options.strict:
-            raise SynthkitError(f"judge {self.settings.model} needs {self.no_key}, which is not set "
-                                "(judge.strict=true)")
+        self.no_key = options.missing_key()
         if self.no_key:
             log.warning("judge %s needs %s, which is not set: judge criteria end skipped "
                         "(judge.strict=true makes this an error)", self.settings.model, self.no_key)

@@ -20,7 +20,7 @@ from synthkit.traces.store import TraceWriter
 from tests.cli.test_cli import assert_one_line_error
 from tests.conftest import SYNTH_AI_DB
 from tests.factories import T0, make_session
-from tests.filtering.conftest import graded_db_template, primary  # noqa: F401 (a fixture)
+from tests.filtering.conftest import graded_db_template  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
