@@ -64,7 +64,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     options = options_from(cfg)
     db_path = Path(checks.text(cfg.db, "path"))
     with TraceStore.open(db_path) as store:  # the DB must exist and be a trace DB before anything else
-        _check_selection(store, options.selection)
+        store.check_selection(options.selection, {"splits": "judge.splits", "task_ids": "judge.task_ids",
+                                                  "models": "judge.policy_models"})
     rubrics = rubric_options.for_task(cfg, rubric_options.named_task(cfg))
     log.info("judging with %s: %s", "no judge (code criteria only)" if options.settings is None else options.model,
              ", ".join(rubric.id for rubric in rubrics))
@@ -86,14 +87,3 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise RunFinishedWithErrors(f"{summary.errors} criterion results ended in error (recorded; "
                                     "running the same command again retries them)", result)
     return result
-
-
-def _check_selection(store: TraceStore, selection: Selection) -> None:
-    """A split, task id or model that no session has is a typo: grading nothing would look like success."""
-    for where, key, field in (("judge.splits", "task_split", "splits"), ("judge.task_ids", "task_id", "task_ids"),
-                              ("judge.policy_models", "model", "models")):
-        for value in getattr(selection, field):
-            if not store.count_sessions(Selection(**{field: (value,)})):
-                known = sorted(str(v) for v, _ in store.metadata_values(key) if v is not None)
-                shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
-                raise SynthkitError(f"{where}: no session has {key} {value!r} (known: {shown or 'none'})")

@@ -24,7 +24,7 @@ from synthkit.filtering.spec import FilterSpec
 from synthkit.traces import codec
 from synthkit.traces.model import SessionStatus
 from synthkit.traces.scores import ScoreIndex, describe_stale, score_index
-from synthkit.traces.store import TraceDBError, TraceStore
+from synthkit.traces.store import Selection, TraceDBError, TraceStore
 
 __all__ = ["BINS", "Candidate", "Kept", "Pick", "Selected", "candidates", "check_filter_keys", "check_score_keys",
            "score_failure", "select_sessions", "session_rows"]
@@ -167,6 +167,8 @@ def select_sessions(store: TraceStore, spec: FilterSpec) -> Selected:
     except ValueError as exc:
         raise SynthkitError(f"filter.judge_model: {exc}") from None
     check_filter_keys(spec, index.known_keys())
+    store.check_selection(Selection(splits=spec.splits, task_ids=spec.task_ids, models=spec.models),
+                          {part: f"filter.{part}" for part in ("splits", "task_ids", "models")})
     keys = spec.score_keys()
     histograms = {key: [0] * (BINS + 1) for key in keys}
     rejected: Counter[str] = Counter()

@@ -820,4 +820,8 @@ def judge_traces(db_path: str | Path, rubrics: Iterable[Rubric | type[Rubric]],
     >>> judge_traces("traces.db", [RubricCrafterOutcome], "gpt-4o-mini", sample=50)
     """
     settings = JudgeSettings(model=judge) if isinstance(judge, str) else judge
-    return run_judging(db_path, rubric_instances(rubrics), JudgeOptions(settings=settings, **options), progress=progress)
+    judge_options = JudgeOptions(settings=settings, **options)
+    with TraceStore.open(db_path) as store:
+        store.check_selection(judge_options.selection, {part: f"selection.{part}"
+                                                        for part in ("splits", "task_ids", "models")})
+    return run_judging(db_path, rubric_instances(rubrics), judge_options, progress=progress)

@@ -13,7 +13,7 @@ import re
 import sqlite3
 import urllib.parse
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -247,6 +247,16 @@ class TraceStore:
         where, params = selection.where()
         with self.reading():
             return self._conn.execute(f"SELECT count(*) FROM session_traces{where}", params).fetchone()[0]
+
+    def check_selection(self, selection: Selection, names: Mapping[str, str]) -> None:
+        """A split, task id or model that no session has is a typo: reading nothing would look
+        like success. `names` spells each part the way its caller's user wrote it."""
+        for part, key in (("splits", "task_split"), ("task_ids", "task_id"), ("models", "model")):
+            for value in getattr(selection, part):
+                if not self.count_sessions(Selection(**{part: (value,)})):
+                    known = sorted(str(v) for v, _ in self.metadata_values(key) if v is not None)
+                    shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+                    raise SynthkitError(f"{names[part]}: no session has {key} {value!r} (known: {shown or 'none'})")
 
     def metadata_values(self, key: str) -> list[tuple[Any, int]]:
         """Distinct values of one session metadata key with their session counts (None: absent)."""

@@ -133,19 +133,3 @@ def test_strict_and_a_missing_key(run_cli, project, monkeypatch):
     result = run_cli("judge", "db.path=traces.db", "rubrics.include_defaults=false")
     assert result.exit_code == 0
     assert "judge criteria skipped: no API key: set OPENAI_API_KEY" in result.out
-
-
-def test_a_selection_check_lists_ten_known_values_at_most(tmp_path):
-    from synthkit.cli.judge import _check_selection
-    from synthkit.errors import SynthkitError
-    from synthkit.traces.store import Selection, TraceStore, TraceWriter
-    from tests.factories import make_session
-
-    with TraceWriter.open(tmp_path / "t.db", create=True) as writer:
-        for i in range(12):
-            writer.write_session(make_session(f"s-{i}", task_id=f"task-{i:02d}"))
-    with TraceStore.open(tmp_path / "t.db") as store:
-        _check_selection(store, Selection(task_ids=["task-03"]))
-        with pytest.raises(SynthkitError, match=r"^judge.task_ids: no session has task_id 'task-3' \(known: "
-                           r"task-00, task-01, .*, task-09 and 2 more\)$"):
-            _check_selection(store, Selection(task_ids=["task-03", "task-3"]))

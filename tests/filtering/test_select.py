@@ -197,6 +197,9 @@ def test_val_split_holds_out_whole_sessions_by_seed(graded_db):
      "filter.mix takes share and min_judge_scores, not {'share': 0.2, 'min_judge_scores': {}, 'floor': 0.1}"),
     ({"mix": 0.2}, "filter.mix takes share and min_judge_scores, not 0.2"),
     ({"colour": "red"}, "colour is not a filter key"),
+    ({"splits": ["train", "tset"]}, "filter.splits: no session has task_split 'tset' (known: test, train)"),
+    ({"task_ids": ["z"]}, "filter.task_ids: no session has task_id 'z' (known: "),
+    ({"models": ["gpt-5"]}, "filter.models: no session has model 'gpt-5' (known: m1, m2)"),
 ])
 def test_bad_values_are_one_clear_error(graded_db, keys, message):
     with pytest.raises(SynthkitError) as caught:

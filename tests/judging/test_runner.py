@@ -16,6 +16,7 @@ from synthkit.judging import llm
 from synthkit.judging.llm import JudgeSettings
 from synthkit.judging.runner import judge_traces
 from synthkit.rubrics.discovery import collect
+from synthkit.errors import SynthkitError
 from synthkit.traces.store import Selection, TraceWriter
 from tests.factories import make_session
 from tests.judge_server import JudgeServer, Reply, answer, requested_criteria
@@ -263,6 +264,9 @@ def test_session_selection_and_limit(grade, server, db):
                            [i]).fetchone()[0] for i in ids}
     conn.close()
     assert splits == {"train"}
+    with pytest.raises(SynthkitError, match=r"^selection.splits: no session has task_split 'tarin' \(known: "):
+        grade(selection=Selection(splits=["tarin"]))  # a typo, not a run that grades nothing
+    assert {r["session_id"] for r in rows(db)} == ids
 
 
 def test_a_sample_is_the_same_whatever_is_already_graded(grade, server, db):

@@ -11,7 +11,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from synthkit import Message, Selection, TraceDBError, TraceStore
+from synthkit import Message, Selection, SynthkitError, TraceDBError, TraceStore
 from synthkit.traces import schema
 from synthkit.traces.store import TraceWriter
 from tests import baddbs
@@ -85,6 +85,19 @@ def test_selection_is_pushed_into_sql(tmp_path):
     with TraceStore.open(tmp_path / "t.db") as store:
         kept = [s.session_id for s in store.sessions(Selection(include_failed=False))]
         assert kept == [s.session_id for s in sessions if s.session_id not in ("s-1", "s-2")]
+
+
+def test_a_selection_value_no_session_has_is_named_with_ten_known_values_at_most(tmp_path):
+    write(tmp_path / "t.db", *(make_session(f"s-{i}", task_id=f"task-{i:02d}", model="m") for i in range(12)))
+    names = {"splits": "x.splits", "task_ids": "x.task_ids", "models": "x.policy_models"}
+    with TraceStore.open(tmp_path / "t.db") as store:
+        store.check_selection(Selection(task_ids=["task-03"], models=["m"]), names)
+        with pytest.raises(SynthkitError, match=r"^x.task_ids: no session has task_id 'task-3' \(known: "
+                           r"task-00, task-01, .*, task-09 and 2 more\)$"):
+            store.check_selection(Selection(task_ids=["task-03", "task-3"]), names)
+        with pytest.raises(SynthkitError, match=r"^x.policy_models: no session has model 'gpt-5' "
+                           r"\(known: m\)$"):
+            store.check_selection(Selection(models=["gpt-5"]), names)
 
 
 def test_readers_change_nothing(synth_ai_db):
