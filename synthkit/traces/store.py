@@ -684,8 +684,12 @@ class TraceWriter:
                 copy("messages", selected, id_from="messages")
                 copy("event_rewards", selected)
                 copy("outcome_rewards", selected)
-                copy("judge_runs", "run_id IN (SELECT run_id FROM src.judge_scores "
-                     "UNION SELECT run_id FROM src.rubric_scores)", verb="INSERT OR IGNORE")
+                graded = [t for t in ("judge_scores", "rubric_scores")  # a version 1 DB has no rubric_scores
+                          if conn.execute("SELECT 1 FROM src.sqlite_master WHERE name = ?", (t,)).fetchone()]
+                if graded:
+                    copy("judge_runs", "run_id IN ({})".format(" UNION ".join(f"SELECT run_id FROM src.{t}"
+                                                                              for t in graded)),
+                         verb="INSERT OR IGNORE")
                 copy("judge_scores", selected, verb="INSERT OR IGNORE")
                 copy("rubric_scores", selected, verb="INSERT OR IGNORE")
                 copy("judge_cache", "1", verb="INSERT OR IGNORE")

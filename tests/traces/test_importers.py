@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -133,7 +135,8 @@ def test_importing_twice_clashes_unless_told_to_skip(tmp_path):
     assert (report.imported, report.skipped_existing) == (0, 2)
 
 
-def test_merging_a_trace_db_keeps_ids_and_judge_results(tmp_path):
+@pytest.mark.parametrize("version", [2, 1])  # version 1 DBs have no rubric_scores
+def test_merging_a_trace_db_keeps_ids_and_judge_results(tmp_path, version):
     source = tmp_path / "source.db"
     with TraceWriter.open(source, create=True) as writer:
         for i in range(3):
@@ -149,6 +152,10 @@ def test_merging_a_trace_db_keeps_ids_and_judge_results(tmp_path):
             writer.db["rubric_scores"].insert({
                 "session_id": f"s-{i}", "rubric_id": "R", "rubric_version": "v1", "judge_model": "m",
                 "weight": 1.0, "score": 0.5, "run_id": "r1", "created_at": "2026-01-01"})
+    if version == 1:
+        with contextlib.closing(sqlite3.connect(source)) as conn, conn:
+            conn.execute("DROP TABLE rubric_scores")
+            conn.execute("UPDATE synthkit_meta SET value = '1' WHERE key = 'schema_version'")
     dest = tmp_path / "dest.db"
     with TraceWriter.open(dest, create=True) as writer:
         writer.write_session(make_session("s-0"))
@@ -162,13 +169,11 @@ def test_merging_a_trace_db_keeps_ids_and_judge_results(tmp_path):
         assert store.session("s-2") == make_session("s-2")
         scored = [r["session_id"] for r in store.db["judge_scores"].rows]
         assert scored == ["s-1", "s-2"]
-        assert [r["session_id"] for r in store.db["rubric_scores"].rows] == ["s-1", "s-2"]
+        assert [r["session_id"] for r in store.db["rubric_scores"].rows] == (["s-1", "s-2"] if version == 2 else [])
         assert store.count("judge_runs") == 1 and store.count("judge_cache") == 1
 
 
 def test_merging_copies_every_column_row_for_row(tmp_path, synth_ai_db):
-    import sqlite3
-
     conn = sqlite3.connect(synth_ai_db)
     conn.execute("UPDATE events SET message_time = 42, span_id = 'span-1', trace_id = 'trace-1', "
                  "cost_usd = 7 WHERE id = (SELECT min(id) FROM events WHERE event_type = 'cais')")
@@ -233,7 +238,6 @@ def test_a_bad_source_db_creates_nothing(tmp_path):
 ])
 def test_a_source_that_cannot_be_read_whole_is_refused_and_creates_nothing(tmp_path, synth_ai_db, change, problem):
     import contextlib
-    import sqlite3
 
     with contextlib.closing(sqlite3.connect(synth_ai_db)) as conn, conn:  # foreign keys are off by default
         conn.execute(change)
@@ -258,7 +262,6 @@ def test_metadata_given_for_every_line_is_checked_first(tmp_path, metadata, prob
 
 def test_rows_the_merge_does_not_copy_are_not_checked(tmp_path, synth_ai_db):
     import contextlib
-    import sqlite3
 
     with contextlib.closing(sqlite3.connect(synth_ai_db)) as conn, conn:
         conn.execute("INSERT INTO experimental_systems (experiment_id, system_id, version_id) VALUES ('x', 'y', 'z')")
