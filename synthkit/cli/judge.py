@@ -81,8 +81,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
               "rubric_versions": {rubric.id: rubric.version for rubric in rubrics},
               "judge_models": [options.model]}
     if summary.stopped:
-        raise RunFinishedWithErrors(f"stopped early: {summary.stopped} (what was graded is kept; "
-                                    "running the same command again goes on)", result, exit_code=3)
+        raise RunFinishedWithErrors(f"stopped early: {summary.stopped} (what was graded is kept, and the "
+                                    "same command again does not grade it twice)", result, exit_code=3)
     if summary.errors:
         raise RunFinishedWithErrors(f"{summary.errors} criterion results ended in error (recorded; "
                                     "running the same command again retries them)", result)

@@ -72,6 +72,17 @@ def test_a_dead_judge_stops_early_with_exit_three(run_cli, project, server):
     assert len(server.requests) < 30
 
 
+def test_a_cost_limit_one_batch_alone_passes_says_what_to_change(run_cli, project, server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    result = run_cli("judge", "db.path=traces.db", "judge=gpt-4o-mini", f"judge.api_base={server.api_base}",
+                     "rubrics.include_defaults=false", "judge.max_cost_usd=0.0000001")
+    assert result.exit_code == 3 and server.requests == []
+    assert result.err.strip().endswith(
+        "that batch alone passes it: raise judge.max_cost_usd or lower judge.batch_size "
+        "(what was graded is kept, and the same command again does not grade it twice)")
+    assert manifest(project)["result"]["calls"] == 0
+
+
 def test_no_judge_needs_no_key_and_no_server(run_cli, project, server):
     result = run_cli("judge", "db.path=traces.db", "judge=none", "rubrics.include_defaults=false")
     assert result.exit_code == 0, result.err
