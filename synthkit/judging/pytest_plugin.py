@@ -37,8 +37,9 @@ def _judge_settings(config: pytest.Config) -> Any:
     from synthkit.judging.llm import JudgeSettings
 
     api_base = config.getoption("rubric_judge_api_base") or config.getini("rubric_judge_api_base") or None
-    return JudgeSettings(model=model, api_base=api_base, placeholder_key=api_base is not None,
-                         api_key_env="SYNTHKIT_JUDGE_API_KEY" if api_base else None, max_retries=2)
+    return JudgeSettings(model=model, api_base=api_base, placeholder_key=api_base is not None,  # as judge=local
+                         api_key_env="SYNTHKIT_JUDGE_API_KEY" if api_base else None,
+                         json_schema=True if api_base else None, max_retries=2)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -102,14 +103,18 @@ class RubricExample(pytest.Item):
 
     def _with_judge(self, result: Any, settings: Any) -> Any:
         """Grade the example's judge criteria with the configured judge, like `synthkit judge`."""
+        import attrs
+
         from synthkit.judging.llm import call_judges, wants_schema
         from synthkit.judging.runner import JudgeOptions, answer_results, judge_request
         from synthkit.rubrics.grading import NO_JUDGE, rubric_result
         from synthkit.rubrics.trace import Trace
 
         specs = [s for s in self.rubric.criteria() if s.kind == "judge" and result[s.name].reason == NO_JUDGE]
+        if not specs:  # the rubric or its judge criteria do not apply to this example
+            return result
         request = judge_request(self.rubric, specs, Trace(self.example.trace), settings,
-                                max_trace_tokens=JudgeOptions(settings).max_trace_tokens,
+                                max_trace_tokens=attrs.fields(JudgeOptions).max_trace_tokens.default,
                                 use_schema=wants_schema(settings))
         (answer,) = call_judges([request], settings)
         judged = {r.criterion: r for r in answer_results(self.rubric, request, answer)}

@@ -123,7 +123,8 @@ def grade(trace: Session | Trace, rubrics: Iterable[Rubric | type[Rubric]]) -> G
                 results.append(spec.result(rubric, gate[0], reason=gate[1]))
             elif spec.kind == "code":
                 results.append(run_criterion(rubric, spec, view))
-            else:
-                results.append(spec.result(rubric, Outcome.SKIPPED, reason=NO_JUDGE))
+            else:  # whether a judge criterion applies is known here; only its score needs a judge
+                outcome, reason = criterion_gate(rubric, spec, view) or (Outcome.SKIPPED, NO_JUDGE)
+                results.append(spec.result(rubric, outcome, reason=reason))
         graded.append(rubric_result(rubric, results))
     return GradeResult(view.session_id, tuple(graded), overall_primary(graded))

@@ -22,6 +22,10 @@ class RubricAnswer(Rubric):
     def tone(self):
         """Is it polite?"""
 
+    @judge(applies=lambda trace: trace.final_answer != "4")
+    def off_topic(self):
+        """Does it wander?"""
+
 def chat(answer):
     return [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": answer}]
 
@@ -74,6 +78,9 @@ def test_a_configured_judge_grades_the_judge_expectations(tmp_path):
                          f"--rubric-judge-api-base={server.api_base}")
         assert "1 failed, 3 passed" in done.stdout, done.stdout      # "judge only" now runs and passes
         assert len(server.requests) == 4 and "not checked" not in done.stdout
+        # as judge=local: the answer is held to a JSON schema of the criteria that apply
+        assert [requested_criteria(r) for r in server.requests] == [["tone"]] * 4
+        assert {r["response_format"]["type"] for r in server.requests} == {"json_schema"}
         server.reply = lambda request: Reply(answer(dict.fromkeys(requested_criteria(request), 0.1)))
         low = pytest_in(tmp_path, "rubrics", "-k", "judge", "--rubric-judge=openai/test-judge",
                         f"--rubric-judge-api-base={server.api_base}")

@@ -121,9 +121,22 @@ def test_a_criterion_may_declare_where_it_applies():
         def never(self, trace):
             raise AssertionError("must not run")
 
+        @judge(applies=lambda trace: False)
+        def never_judged(self):
+            """Is it good?"""
+
+        @judge(applies=lambda trace: 1 / 0)
+        def broken(self):
+            """Is it good?"""
+
     result = grade(SESSION, [RubricT])["RubricT"]
     assert result["tools"].outcome is Outcome.PASSED
     assert result["never"].outcome is Outcome.SKIPPED
+    # judge criteria too, as the judge runner decides: not "no judge configured"
+    assert (result["never_judged"].outcome, result["never_judged"].reason) == \
+        (Outcome.SKIPPED, "does not apply to this trace")
+    assert (result["broken"].outcome, result["broken"].reason) == \
+        (Outcome.ERROR, "RubricT.broken applies= raised ZeroDivisionError: division by zero")
 
 
 def test_aggregate_can_be_overridden_but_not_around_errors():
