@@ -14,14 +14,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
 from synthkit.cli import COMMANDS, arguments
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"synthkit rerun: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 

@@ -38,12 +38,12 @@ def report_lines(report: ValidationReport, show: int) -> list[str]:
     for kind, problems in (("error", report.errors), ("warning", report.warnings)):
         for line, text in sorted(problems):
             found.setdefault((kind, text), []).append(line)
-    problems = list(found.items())
+    grouped = list(found.items())
     lines = [f"{report.path}{f':{numbers[0]}' if numbers[0] else ''}: {kind}: {text}"
              + (f" (and on {_count(len(numbers) - 1, 'more line')})" if len(numbers) > 1 else "")
-             for (kind, text), numbers in problems[:show]]
-    if len(problems) > show:
-        lines.append(f"... and {sum(len(numbers) for _, numbers in problems[show:])} more")
+             for (kind, text), numbers in grouped[:show]]
+    if len(grouped) > show:
+        lines.append(f"... and {sum(len(numbers) for _, numbers in grouped[show:])} more")
     longest = f"; longest: line {report.longest[0]}, about {report.longest[1]} tokens" if report.longest else ""
     lines.append(f"{report.path}: {_count(report.examples, 'example')}, about {report.tokens} tokens ({estimator()})"
                  f"{longest}; {_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}")

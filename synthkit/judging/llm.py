@@ -181,12 +181,11 @@ def wants_schema(settings: JudgeSettings) -> bool:
 async def _judge(request: JudgeRequest, settings: JudgeSettings) -> JudgeAnswer:
     call = _Call()
     messages = [dict(m) for m in request.messages]
-    schema = request.schema
     raw: str | None = None
     error: str | None = None
     scores = None
     try:
-        raw = await _complete(settings, messages, schema, call)
+        raw = await _complete(settings, messages, request.schema, call)
         scores, problem = parse_answer(raw, request.criteria)
         if scores is None:
             repair = [*messages, {"role": "assistant", "content": raw},
@@ -194,7 +193,7 @@ async def _judge(request: JudgeRequest, settings: JudgeSettings) -> JudgeAnswer:
                           f"Your answer could not be used: {problem}. Reply again with only the "
                           "JSON object: for each of " + ", ".join(request.criteria)
                           + ' a {"reasoning": "...", "score": <number from 0 to 1>}.')}]
-            raw = await _complete(settings, repair, schema, call)
+            raw = await _complete(settings, repair, request.schema, call)
             scores, problem = parse_answer(raw, request.criteria)
             if scores is None:
                 error = f"unusable judge answer after a repair request: {problem}"
