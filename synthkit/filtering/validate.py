@@ -46,8 +46,9 @@ def _empty(content: Any) -> bool:
     return False
 
 
-def _check_parts(index: int, content: Any, found: Findings) -> None:
-    """Content parts as fine-tuning takes them: text, images by URL, refusals."""
+def _check_parts(index: int, role: str, content: Any, found: Findings) -> None:
+    """Content parts as fine-tuning takes them: text, images by URL (in user messages only: an
+    image is never the model's output), refusals."""
     if not isinstance(content, list):
         return
     for number, part in enumerate(content):
@@ -59,6 +60,8 @@ def _check_parts(index: int, content: Any, found: Findings) -> None:
             image = part.get("image_url")
             if not isinstance(image, Mapping) or not isinstance(image.get("url"), str) or not image["url"]:
                 found.errors.append(f"{where}: image_url must be {{\"url\": text}}")
+            elif role != "user":
+                found.errors.append(f"{where}: images belong in user messages, not {role} messages")
         elif not isinstance(part.get(kind), str):
             found.errors.append(f"{where}: a {kind} part needs {kind} as text")
 
@@ -161,7 +164,7 @@ def check_example(example: Any) -> Findings:
             found.errors.append(f"message {index}: empty content")
         elif not isinstance(message.get("content"), str | list):
             found.errors.append(f"message {index}: content must be text or a list of parts")
-        _check_parts(index, message.get("content"), found)
+        _check_parts(index, role, message.get("content"), found)
     last = messages[-1]
     if not isinstance(last, Mapping) or last.get("role") != "assistant":
         found.errors.append("the last message is not an assistant message")

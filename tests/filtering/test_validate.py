@@ -77,6 +77,8 @@ def test_good_examples_pass(example):
     (chat(user([{"type": "audio", "data": "x"}]), assistant()), "message 0 content[0]: a part must be an object"),
     (chat(user(["look"]), assistant()), "message 0 content[0]: a part must be an object"),
     (chat(user([{"type": "image_url", "image_url": 5}]), assistant()), 'message 0 content[0]: image_url must be'),
+    (chat(user(), assistant([{"type": "image_url", "image_url": {"url": "data:x"}}])),
+     "message 1 content[0]: images belong in user messages, not assistant messages"),
     (chat(user(), assistant([{"type": "refusal", "refusal": None}])), "message 1 content[0]: a refusal part needs"),
     (chat(user(), {"role": "tool", "tool_call_id": "c1", "content": "ok", "tool_calls": [CALL]}, assistant()),
      "message 1: only assistant messages carry tool_calls"),
