@@ -204,8 +204,17 @@ def test_the_pipeline_validates_with_the_validate_keys(run_cli, tmp_path, monkey
     assert json.loads((run_dir / "manifest.json").read_text())["result"]["val"] == str(run_dir / "val.jsonl")
 
 
+@pytest.fixture
+def ctrl_c_handled():
+    """A test run started with Ctrl-C ignored (as a background job is) passes that on to its
+    children, and Python then never raises KeyboardInterrupt: give the command the usual handling."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.slow
-def test_ctrl_c_keeps_every_finished_episode(tmp_path):
+def test_ctrl_c_keeps_every_finished_episode(tmp_path, ctrl_c_handled):
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     command = [str(Path(sys.executable).parent / "synthkit"), "eval", "db.path=t.db", 'eval.seeds="0-39"',
                "eval.concurrency=2", "eval.max_steps=60"]
