@@ -3,8 +3,9 @@ example, TRL's conversational form, is checked as the chat it holds).
 
 The filter runs `check_example` on every example before writing it, so what it writes always
 passes; `synthkit validate` runs `validate_file` on any file. Errors make a file unusable;
-warnings (no `tools` beside tool calls, extra top-level keys such as `metadata`) are things
-strict uploaders reject, and `strict` turns them into errors.
+warnings (no `tools` beside tool calls, tool calls never answered, tool content as a list of
+parts, extra top-level keys such as `metadata`) are things strict uploaders reject, and `strict`
+turns them into errors.
 """
 
 from __future__ import annotations
@@ -152,6 +153,9 @@ def check_example(example: Any) -> Findings:
                                     f"({message.get('tool_call_id')!r})")
             else:
                 open_calls.remove(message["tool_call_id"])
+            if isinstance(message.get("content"), list):  # the Chat API takes it; fine-tuning has refused it
+                found.warnings.append(f"message {index}: tool content is a list of parts, where OpenAI "
+                                      "fine-tuning has been seen to require text")
         elif open_calls and role != "tool":
             found.warnings.append(f"message {index}: tool calls {', '.join(open_calls)} were never answered")
             open_calls = []

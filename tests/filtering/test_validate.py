@@ -124,6 +124,14 @@ def test_a_tool_call_no_tool_message_answers_is_a_warning(example, warning):
     assert (found.errors, found.warnings) == ([], [warning])
 
 
+def test_a_tool_answer_as_a_list_of_parts_is_a_warning():
+    answer = {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "ok"}]}
+    found = check_example(chat(user(), assistant(None, tool_calls=[CALL]), answer, assistant("done"), tools=TOOLS))
+    assert found.errors == []
+    assert found.warnings == ["message 2: tool content is a list of parts, where OpenAI fine-tuning has been "
+                              "seen to require text"]
+
+
 def test_warnings_are_what_strict_uploaders_reject():
     found = check_example(chat(user(), assistant(None, tool_calls=[CALL]), metadata={"session_id": "s"}))
     assert found.errors == []
