@@ -62,13 +62,13 @@ def filter_into(run_dir: Path, db_path: Path, spec: FilterSpec) -> tuple[FilterR
     result: FilterResult = run_filter(db_path, spec, output)
     stats = result.stats
     (run_dir / STATS).write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    files = [*result.outputs, run_dir / STATS]
+    files = [*result.outputs, *result.metadata_files, run_dir / STATS]
     if spec.plot:
         plotted = plotter.draw("scores", stats, path=run_dir / PLOT)
         files += [plotted] if plotted else []
     for line in summary_lines(stats):
         log.info(line)
-    for path in result.outputs:
+    for path in (*result.outputs, *result.metadata_files):
         log.info("wrote %s", path.resolve())
     for note in result.notes:
         log.warning(note)

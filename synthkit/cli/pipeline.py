@@ -93,7 +93,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
               "rubric_versions": {r.id: r.version for r in rubrics}, "judge_models": [options.model],
               "db": str(db_path), "sft": str(filtered.outputs[0]) if filtered.outputs else None,
               "val": str(filtered.outputs[1]) if len(filtered.outputs) > 1 else None}
-    for line in _summary(result, spec.metadata):
+    for line in _summary(result, metadata_on_lines=spec.metadata is True):
         log.info(line)
     if not filtered.examples:
         raise RunFinishedWithErrors(nothing_kept(filtered.stats), result, exit_code=NOTHING_KEPT_EXIT)
@@ -118,7 +118,7 @@ def _check_judge_choice(spec: FilterSpec, model: str, db_path: Path, rubrics: tu
     check_filter_keys(spec, keys, missing="neither this run's rubrics nor the DB give")
 
 
-def _summary(result: dict[str, Any], metadata: bool) -> list[str]:
+def _summary(result: dict[str, Any], metadata_on_lines: bool) -> list[str]:
     mean = "-" if result["mean_reward"] is None else f"{result['mean_reward']:.4g}"
     lines = ["summary:",
              f"  episodes: {result['episodes']} played ({result['failed_episodes']} failed, "
@@ -131,7 +131,7 @@ def _summary(result: dict[str, Any], metadata: bool) -> list[str]:
                  f"{result['examples']} examples, {result['tokens']} tokens")
     if result["sft"]:
         valid = "valid" if result["valid"] else "NOT valid"
-        why = ", e.g. the metadata on each line" if result["validation_warnings"] and metadata else ""
+        why = ", e.g. the metadata on each line" if result["validation_warnings"] and metadata_on_lines else ""
         split = f" and its validation split {result['val']}" if result["val"] else ""
         lines.append(f"  SFT JSONL: {result['sft']}{split} ({valid} for fine-tuning; "
                      f"{result['validation_warnings']} warnings{why})")

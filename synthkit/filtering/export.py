@@ -22,14 +22,14 @@ from omegaconf import OmegaConf
 from synthkit.errors import SynthkitError
 from synthkit.filtering.examples import build_examples, in_format
 from synthkit.filtering.select import BINS, Kept, Pick, Selected, select_sessions
-from synthkit.filtering.spec import FilterSpec, spec_from_config
+from synthkit.filtering.spec import SEPARATE, FilterSpec, spec_from_config
 from synthkit.filtering.tokens import count_tokens, estimator
 from synthkit.filtering.validate import check_example
 from synthkit.traces import codec
 from synthkit.traces.scores import PRIMARY
 from synthkit.traces.store import TraceStore
 
-__all__ = ["FilterResult", "check_outputs", "filter_traces", "run_filter", "val_path"]
+__all__ = ["FilterResult", "check_outputs", "filter_traces", "metadata_path", "run_filter", "val_path"]
 
 CHUNK = 200
 _LOCATION = re.compile(r"^message \d+(?: \S+)?: ")  # grouped by problem, not by place
@@ -41,8 +41,9 @@ class FilterResult:
 
     kept: tuple[Kept, ...]  # from `filter_traces`; the command does not collect them
     stats: dict[str, Any]
-    outputs: tuple[Path, ...]
+    outputs: tuple[Path, ...]  # the example files
     notes: tuple[str, ...] = ()  # what happened to files that were there before
+    metadata_files: tuple[Path, ...] = ()  # with filter.metadata=separate, one beside each output
 
     @property
     def examples(self) -> int:
@@ -88,15 +89,34 @@ class _Sink:
             self.tmp.unlink(missing_ok=True)
 
 
-def _stale_val(spec: FilterSpec, output: Path | None) -> Path | None:
-    """Where an earlier run's validation split would be, when this run writes none."""
-    return None if output is None or spec.val_fraction else val_path(output)
+def metadata_path(output: Path) -> Path:
+    """Where the metadata of an output's lines goes with filter.metadata=separate."""
+    return output.with_name(f"{output.stem}.metadata.jsonl")
+
+
+def _files(output: Path) -> dict[Path, str]:
+    """Every file a filter run may write for `output`, and what it holds."""
+    parts = {output: "training file", val_path(output): "validation split"}
+    return {**parts, **{metadata_path(path): f"line metadata of the {what}" for path, what in parts.items()}}
+
+
+def _example_files(spec: FilterSpec, output: Path | None) -> dict[str, Path]:
+    if output is None:
+        return {}
+    return {"train": output, "val": val_path(output)} if spec.val_fraction else {"train": output}
+
+
+def _planned(spec: FilterSpec, output: Path | None) -> list[Path]:
+    """The files this run writes when it keeps something: example files, then metadata files."""
+    examples = list(_example_files(spec, output).values())
+    return examples + ([metadata_path(path) for path in examples] if spec.metadata == SEPARATE else [])
 
 
 def check_outputs(db_path: str | Path, spec: FilterSpec, output: Path | None) -> list[Path]:
-    """The files a filter run writes (the SFT file, and the validation split with
-    `val_fraction`), refused before any work when they cannot be written as asked."""
-    paths = [] if output is None else [output, val_path(output)] if spec.val_fraction else [output]
+    """The files a filter run writes (the SFT file, the validation split with `val_fraction`,
+    their metadata files with `metadata=separate`), refused before any work when they cannot
+    be written as asked."""
+    paths = _planned(spec, output)
     for path in paths:
         if path.resolve() == Path(db_path).resolve():
             raise SynthkitError(f"filter.output: {path} is the trace DB itself")
@@ -106,10 +126,11 @@ def check_outputs(db_path: str | Path, spec: FilterSpec, output: Path | None) ->
             raise SynthkitError(f"{path} exists; set filter.overwrite=true to replace it")
         if not path.parent.is_dir():
             raise SynthkitError(f"filter.output: the folder {path.parent} does not exist")
-    stale_val = _stale_val(spec, output)
-    if stale_val is not None and stale_val.is_file() and not spec.overwrite:
-        raise SynthkitError(f"{stale_val} exists beside filter.output, from an earlier run's validation split; "
-                            "remove it or set filter.overwrite=true (which removes it)")
+    others = {} if output is None else {path: what for path, what in _files(output).items() if path not in paths}
+    for path, what in others.items():
+        if path.is_file() and not spec.overwrite:
+            raise SynthkitError(f"{path} exists beside filter.output, from an earlier run's {what}; "
+                                "remove it or set filter.overwrite=true (which removes it)")
     return paths
 
 
@@ -194,13 +215,16 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
     """Select, build and write (no files when `output` is None); the result says what and why,
     and with `collect` lists every kept session with its scores (memory grows with them)."""
     outputs = check_outputs(db_path, spec, output)
-    pair = {} if output is None else {output: "training file", val_path(output): "validation split"}
+    files = {} if output is None else _files(output)
     with TraceStore.open(db_path) as store, store.reading():
         selected = select_sessions(store, spec)
         keys = spec.score_keys()
         versions = _rubric_versions(selected, keys)
-        sinks = {"train": _Sink(outputs[0] if outputs else None),
-                 "val": _Sink(outputs[1] if len(outputs) > 1 else None)}
+        examples = _example_files(spec, output)
+        sinks = {part: _Sink(examples.get(part)) for part in ("train", "val")}
+        metadata_sinks = {part: _Sink(metadata_path(examples[part]) if spec.metadata == SEPARATE and part in examples
+                                      else None) for part in ("train", "val")}
+        everything = [*sinks.values(), *metadata_sinks.values()]
         left_out: Counter[str] = Counter()
         written_by: Counter[str] = Counter()
         seen_digests: set[bytes] = set()
@@ -231,26 +255,31 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
                     seen_digests.add(digest)
                 if spec.metadata:
                     metadata = json.dumps(_line_metadata(item, selected, versions), ensure_ascii=False)
-                    body = f'{body[:-1]}, "metadata": {metadata}}}'
+                    if spec.metadata == SEPARATE:
+                        metadata_sinks[item.part].write(metadata + "\n")
+                    else:
+                        body = f'{body[:-1]}, "metadata": {metadata}}}'
                 sinks[item.part].write(body + "\n")
                 limit.take(item.part)
                 written_by[item.session_id] += 1
                 tokens[item.part] += count
                 longest = max(longest, count)
-            written = [p for p in (sinks["train"].commit(), sinks["val"].commit()) if p is not None]
+            written = [p for p in (sink.commit() for sink in everything) if p is not None]
             # an earlier run's file never stays beside this run's: a session could be in both
-            removed = [path for path in pair if written and path not in written and path.is_file()]
+            removed = [path for path in files if written and path not in written and path.is_file()]
             for path in removed:
                 path.unlink()  # allowed by filter.overwrite (checked before anything was written)
         except BaseException:
-            for sink in sinks.values():
+            for sink in everything:
                 sink.discard()
             raise
     stats = _stats(spec, selected, read, sinks, tokens, longest, left_out, written_by, limit.reached, versions)
-    notes = [f"removed {path}: an earlier run's {pair[path]}; this run wrote none" for path in removed]
+    notes = [f"removed {path}: an earlier run's {files[path]}; this run wrote none" for path in removed]
     notes += [f"nothing written: {path} is left as it was"
               for path in outputs if path.is_file() and path not in written]
-    return FilterResult(tuple(kept or ()), stats, tuple(written), tuple(notes))
+    metadata_files = {sink.path for sink in metadata_sinks.values()}
+    return FilterResult(tuple(kept or ()), stats, tuple(p for p in written if p not in metadata_files),
+                        tuple(notes), tuple(p for p in written if p in metadata_files))
 
 
 def _stats(spec: FilterSpec, selected: Selected, picks: list[Pick], sinks: dict[str, _Sink],

@@ -18,11 +18,12 @@ from omegaconf import DictConfig, OmegaConf
 from synthkit import checks
 from synthkit.errors import SynthkitError
 
-__all__ = ["FORMATS", "GRANULARITIES", "STRATA", "FilterSpec", "spec_from_config", "thresholds"]
+__all__ = ["FORMATS", "GRANULARITIES", "SEPARATE", "STRATA", "FilterSpec", "spec_from_config", "thresholds"]
 
 FORMATS = ("openai", "prompt_completion")
 GRANULARITIES = ("call", "session")
 STRATA = ("task_id", "split")
+SEPARATE = "separate"  # filter.metadata: each line's metadata in a file of its own, line for line
 
 
 @attrs.frozen
@@ -52,7 +53,7 @@ class FilterSpec:
     max_tokens_per_example: int | None = None
     format: str = "openai"
     granularity: str = "call"
-    metadata: bool = True
+    metadata: bool | str = True  # on each line; False: nowhere; "separate": in <output stem>.metadata.jsonl
     output: str | None = None  # None: sft.jsonl in the run directory
     overwrite: bool = False
     plot: bool = True
@@ -178,12 +179,19 @@ def spec_from_config(node: DictConfig) -> FilterSpec:
         max_tokens_per_example=_count(node, "max_tokens_per_example"),
         format=checks.choice(node, "format", FORMATS),
         granularity=checks.choice(node, "granularity", GRANULARITIES),
-        metadata=checks.flag(node, "metadata"),
+        metadata=_metadata(node),
         output=None if node.output is None else checks.nonempty(
             node, "output", " (null writes sft.jsonl in the run directory)"),
         overwrite=checks.flag(node, "overwrite"), plot=checks.flag(node, "plot"))
     _check_ranges(spec)
     return spec
+
+
+def _metadata(node: DictConfig) -> bool | str:
+    value = node.metadata
+    if not isinstance(value, bool) and value != SEPARATE:
+        raise SynthkitError(f"filter.metadata must be true, false or {SEPARATE}, not {value!r}")
+    return value
 
 
 def _check_ranges(spec: FilterSpec) -> None:

@@ -10,6 +10,7 @@ neither writes anything.
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import random
 from collections import Counter
@@ -23,8 +24,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from synthkit.errors import SynthkitError
 from synthkit.filtering.examples import as_chat, build_examples
+from synthkit.filtering.export import metadata_path
 from synthkit.filtering.select import candidates, score_failure
-from synthkit.filtering.spec import FilterSpec, spec_from_config
+from synthkit.filtering.spec import SEPARATE, FilterSpec, spec_from_config
 from synthkit.filtering.validate import check_example
 from synthkit.inspection.views import QueryOptions, index_for, scores
 from synthkit.traces.scores import CODE
@@ -90,7 +92,9 @@ def load_filter_run(folder: Path) -> FilterRun:
     except (OSError, OmegaConfBaseException) as exc:
         raise SynthkitError(f"{folder}/.hydra/config.yaml cannot be read: {exc}") from None
     cwd = Path(manifest.get("cwd") or ".")
-    outputs = tuple(cwd / path for path in manifest.get("outputs", {}) if str(path).endswith(".jsonl"))
+    files = [cwd / path for path in manifest.get("outputs", {}) if str(path).endswith(".jsonl")]
+    metadata_files = {metadata_path(path) for path in files} if spec.metadata == SEPARATE else set()
+    outputs = tuple(path for path in files if path not in metadata_files)
     try:
         stats = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -101,23 +105,41 @@ def load_filter_run(folder: Path) -> FilterRun:
     return FilterRun(folder, Path(db), spec, outputs, stats.get("judge_model"))
 
 
+def _read(path: Path, run: FilterRun) -> Iterator[tuple[int, Any]]:
+    if not path.is_file():
+        raise SynthkitError(f"{path}, written by {run.path}, is gone")
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                yield number, json.loads(line)
+            except ValueError:
+                raise SynthkitError(f"{path}:{number}: not a JSON line (was the file edited?)") from None
+
+
+def _with_metadata(path: Path, run: FilterRun) -> Iterator[tuple[int, Any]]:
+    """The examples of `path`, each with its metadata (from the file beside it with
+    filter.metadata=separate)."""
+    if run.spec.metadata != SEPARATE:
+        yield from _read(path, run)
+        return
+    beside = metadata_path(path)
+    for line, metadata in itertools.zip_longest(_read(path, run), _read(beside, run)):
+        if line is None or metadata is None:
+            raise SynthkitError(f"{path} and {beside} do not have as many lines (was one of them edited?)")
+        number, example = line
+        yield number, {**example, "metadata": metadata[1]} if isinstance(example, dict) else example
+
+
 def _lines(run: FilterRun) -> Iterator[tuple[str, int, dict[str, Any]]]:
     for path in run.outputs:
-        if not path.is_file():
-            raise SynthkitError(f"{path}, written by {run.path}, is gone")
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                try:
-                    example = json.loads(line)
-                except ValueError:
-                    raise SynthkitError(f"{path}:{number}: not a JSON line (was the file edited?)") from None
-                problems = check_example(example).errors
-                if not problems and not isinstance(example.get("metadata", {}), dict):
-                    problems = ["metadata is not an object"]
-                if problems:
-                    raise SynthkitError(f"{path}:{number}: not an example the filter writes: {problems[0]} "
-                                        "(edited, or written by an older synthkit?)")
-                yield path.name, number, example
+        for number, example in _with_metadata(path, run):
+            problems = check_example(example).errors
+            if not problems and not isinstance(example.get("metadata", {}), dict):
+                problems = ["metadata is not an object"]
+            if problems:
+                raise SynthkitError(f"{path}:{number}: not an example the filter writes: {problems[0]} "
+                                    "(edited, or written by an older synthkit?)")
+            yield path.name, number, example
 
 
 def _judged(store: TraceStore, run: FilterRun, session_id: str) -> tuple[Mapping[str, Any], ...]:

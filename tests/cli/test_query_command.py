@@ -157,6 +157,23 @@ def test_review_shows_kept_examples_with_scores_and_reasoning(run_cli, project):
     assert [line.split()[1] for line in other.splitlines() if line[:2] in ("1.", "2.", "3.")] != shown
 
 
+def test_review_reads_the_metadata_a_run_wrote_beside_its_examples(run_cli, project):
+    folder, _ = project
+    run_dir = filter_run(run_cli, folder, "filter.metadata=separate")
+    beside = run_dir / "sft.metadata.jsonl"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert str(beside.resolve()) in manifest["outputs"] and str((run_dir / "sft.jsonl").resolve()) in manifest["outputs"]
+    assert all("metadata" not in json.loads(line) for line in (run_dir / "sft.jsonl").open())
+    result = run_cli("review", "review.n=3")
+    assert result.exit_code == 0, result.err
+    shown = [line.split()[1] for line in result.out.splitlines() if line[:2] in ("1.", "2.", "3.")]
+    assert len(shown) == 3 and set(shown) <= {json.loads(line)["session_id"] for line in beside.open()}
+    assert result.out.count("RubricQuality ") >= 3 and "RubricQuality.plan" in result.out
+    with beside.open("a", encoding="utf-8") as handle:
+        handle.write("{}\n")
+    assert_one_line_error(run_cli("review"), "sft.metadata.jsonl do not have as many lines")
+
+
 def test_review_shows_prompt_completion_examples_as_their_chats(run_cli, project):
     folder, _ = project
     filter_run(run_cli, folder, "filter.format=prompt_completion")

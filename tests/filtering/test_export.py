@@ -73,6 +73,34 @@ def test_session_granularity_and_no_metadata(graded_db, tmp_path):
     assert len(written) == 2 and all(set(e) == {"messages", "tools"} for e in written)
 
 
+def test_separate_metadata_leaves_the_examples_bare_and_keeps_their_provenance_line_for_line(graded_db, tmp_path):
+    keys = {"min_judge_scores": {"primary": primary(12)}, "dedup": False, "val_fraction": 0.5, "seed": 3}
+    inline = filter_traces(graded_db, tmp_path / "a.jsonl", **keys)
+    separate = filter_traces(graded_db, tmp_path / "b.jsonl", metadata="separate", **keys)
+    assert separate.outputs == (tmp_path / "b.jsonl", tmp_path / "b.val.jsonl")
+    assert separate.metadata_files == (tmp_path / "b.metadata.jsonl", tmp_path / "b.val.metadata.jsonl")
+    for a, b in (("a.jsonl", "b.jsonl"), ("a.val.jsonl", "b.val.jsonl")):
+        with_metadata = lines(tmp_path / a)
+        assert with_metadata and lines(tmp_path / b) == [
+            {k: v for k, v in example.items() if k != "metadata"} for example in with_metadata]
+        assert lines(export.metadata_path(tmp_path / b)) == [example["metadata"] for example in with_metadata]
+        assert (validate_file(tmp_path / b).errors, validate_file(tmp_path / b).warnings) == ([], [])
+    assert separate.stats == inline.stats
+
+
+def test_an_earlier_runs_metadata_file_is_never_left_beside_a_new_file(graded_db, tmp_path):
+    out, beside = tmp_path / "sft.jsonl", tmp_path / "sft.metadata.jsonl"
+    filter_traces(graded_db, out, metadata="separate")
+    out.unlink()
+    with pytest.raises(SynthkitError, match="sft.metadata.jsonl exists beside filter.output, from an earlier "
+                                            "run's line metadata of the training file"):
+        filter_traces(graded_db, out)
+    again = filter_traces(graded_db, out, overwrite=True)
+    assert not beside.exists() and "metadata" in lines(out)[0]
+    assert again.notes == (f"removed {beside}: an earlier run's line metadata of the training file; "
+                           "this run wrote none",)
+
+
 def test_limit_and_max_tokens(graded_db, tmp_path):
     limited = filter_traces(graded_db, tmp_path / "a.jsonl", dedup=False, limit=3)
     assert limited.examples == 3 and limited.stats["examples"]["limit_reached"]

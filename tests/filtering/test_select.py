@@ -186,6 +186,8 @@ def test_val_split_holds_out_whole_sessions_by_seed(graded_db):
     ({"mix": {"share": 0.2, "min_judge_scores": {}}}, "filter.mix.share needs filter.min_judge_scores"),
     ({"stratify_by": "model"}, "filter.stratify_by must be one of task_id, split, not 'model'"),
     ({"granularity": "turn"}, "filter.granularity must be one of call, session, not 'turn'"),
+    ({"metadata": 1}, "filter.metadata must be true, false or separate, not 1"),
+    ({"metadata": "beside"}, "filter.metadata must be true, false or separate, not 'beside'"),
     ({"min_created_at": "last week"}, "filter.min_created_at must be an ISO-8601 time"),
     ({"min_created_at": "2026-05-02", "max_created_at": "2026-05-01"},
      "filter.min_created_at is after filter.max_created_at: nothing can pass"),
