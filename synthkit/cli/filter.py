@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from synthkit import checks
 from synthkit.errors import RunFinishedWithErrors
 from synthkit.filtering import plotter
-from synthkit.filtering.export import FilterResult, run_filter
+from synthkit.filtering.export import FilterResult, output_path, run_filter
 from synthkit.filtering.spec import FilterSpec, spec_from_config
 
 log = logging.getLogger("synthkit.filter")
@@ -47,10 +47,6 @@ def summary_lines(stats: dict[str, Any]) -> list[str]:
     if stats["mean_total_reward_kept"] is not None:
         lines.append(f"mean outcome reward of the kept sessions: {stats['mean_total_reward_kept']:.4g}")
     return lines
-
-
-def output_path(run_dir: Path, spec: FilterSpec) -> Path:
-    return Path(spec.output) if spec.output else run_dir / "sft.jsonl"
 
 
 def filter_into(run_dir: Path, db_path: Path, spec: FilterSpec) -> tuple[FilterResult, dict[str, Any]]:

@@ -17,13 +17,13 @@ from omegaconf import DictConfig
 
 from synthkit import checks
 from synthkit.cli.eval import evaluate, prepare
-from synthkit.cli.filter import NOTHING_KEPT_EXIT, filter_into, nothing_kept, output_path
+from synthkit.cli.filter import NOTHING_KEPT_EXIT, filter_into, nothing_kept
 from synthkit.cli.judge import options_from
 from synthkit.cli.progress import Progress
 from synthkit.cli.validate import not_ready, report_lines
 from synthkit.cli.validate import options_from as validate_options
 from synthkit.errors import RunFinishedWithErrors, SynthkitError
-from synthkit.filtering.export import check_outputs
+from synthkit.filtering.export import check_outputs, output_path
 from synthkit.filtering.select import check_filter_keys
 from synthkit.filtering.spec import FilterSpec, spec_from_config
 from synthkit.filtering.validate import validate_file

@@ -29,7 +29,8 @@ from synthkit.traces import codec
 from synthkit.traces.scores import PRIMARY
 from synthkit.traces.store import TraceStore
 
-__all__ = ["FilterResult", "check_outputs", "filter_traces", "metadata_path", "run_filter", "val_path"]
+__all__ = ["FilterResult", "check_outputs", "filter_traces", "metadata_path", "output_path", "run_filter",
+           "val_path"]
 
 CHUNK = 200
 _LOCATION = re.compile(r"^message \d+(?: \S+)?: ")  # grouped by problem, not by place
@@ -48,6 +49,11 @@ class FilterResult:
     @property
     def examples(self) -> int:
         return self.stats["examples"]["written"]
+
+
+def output_path(run_dir: Path, spec: FilterSpec) -> Path:
+    """The SFT file of a filter run: `filter.output`, else sft.jsonl in its run directory."""
+    return Path(spec.output) if spec.output else run_dir / "sft.jsonl"
 
 
 def val_path(output: Path) -> Path:
@@ -116,6 +122,8 @@ def check_outputs(db_path: str | Path, spec: FilterSpec, output: Path | None) ->
     """The files a filter run writes (the SFT file, the validation split with `val_fraction`,
     their metadata files with `metadata=separate`), refused before any work when they cannot
     be written as asked."""
+    if output is not None and (output.is_dir() or not output.name):
+        raise SynthkitError(f"filter.output: {output} is a directory")
     paths = _planned(spec, output)
     for path in paths:
         if path.resolve() == Path(db_path).resolve():
@@ -222,9 +230,10 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
         versions = _rubric_versions(selected, keys)
         examples = _example_files(spec, output)
         sinks = {part: _Sink(examples.get(part)) for part in ("train", "val")}
-        metadata_sinks = {part: _Sink(metadata_path(examples[part]) if spec.metadata == SEPARATE and part in examples
-                                      else None) for part in ("train", "val")}
-        everything = [*sinks.values(), *metadata_sinks.values()]
+        separate = spec.metadata == SEPARATE
+        beside = {part: _Sink(metadata_path(examples[part]) if separate and part in examples else None)
+                  for part in ("train", "val")}
+        everything = [*sinks.values(), *beside.values()]
         left_out: Counter[str] = Counter()
         written_by: Counter[str] = Counter()
         seen_digests: set[bytes] = set()
@@ -255,8 +264,8 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
                     seen_digests.add(digest)
                 if spec.metadata:
                     metadata = json.dumps(_line_metadata(item, selected, versions), ensure_ascii=False)
-                    if spec.metadata == SEPARATE:
-                        metadata_sinks[item.part].write(metadata + "\n")
+                    if separate:
+                        beside[item.part].write(metadata + "\n")
                     else:
                         body = f'{body[:-1]}, "metadata": {metadata}}}'
                 sinks[item.part].write(body + "\n")
@@ -264,9 +273,11 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
                 written_by[item.session_id] += 1
                 tokens[item.part] += count
                 longest = max(longest, count)
-            written = [p for p in (sink.commit() for sink in everything) if p is not None]
+            written = [p for p in (sink.commit() for sink in sinks.values()) if p is not None]
+            metadata_written = [p for p in (sink.commit() for sink in beside.values()) if p is not None]
             # an earlier run's file never stays beside this run's: a session could be in both
-            removed = [path for path in files if written and path not in written and path.is_file()]
+            removed = [path for path in files
+                       if written and path not in written + metadata_written and path.is_file()]
             for path in removed:
                 path.unlink()  # allowed by filter.overwrite (checked before anything was written)
         except BaseException:
@@ -276,10 +287,8 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
     stats = _stats(spec, selected, read, sinks, tokens, longest, left_out, written_by, limit.reached, versions)
     notes = [f"removed {path}: an earlier run's {files[path]}; this run wrote none" for path in removed]
     notes += [f"nothing written: {path} is left as it was"
-              for path in outputs if path.is_file() and path not in written]
-    metadata_files = {sink.path for sink in metadata_sinks.values()}
-    return FilterResult(tuple(kept or ()), stats, tuple(p for p in written if p not in metadata_files),
-                        tuple(notes), tuple(p for p in written if p in metadata_files))
+              for path in outputs if path.is_file() and path not in written + metadata_written]
+    return FilterResult(tuple(kept or ()), stats, tuple(written), tuple(notes), tuple(metadata_written))
 
 
 def _stats(spec: FilterSpec, selected: Selected, picks: list[Pick], sinks: dict[str, _Sink],

@@ -24,7 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from synthkit.errors import SynthkitError
 from synthkit.filtering.examples import as_chat, build_examples
-from synthkit.filtering.export import metadata_path
+from synthkit.filtering.export import metadata_path, output_path, val_path
 from synthkit.filtering.select import candidates, score_failure
 from synthkit.filtering.spec import SEPARATE, FilterSpec, spec_from_config
 from synthkit.filtering.validate import check_example
@@ -92,9 +92,9 @@ def load_filter_run(folder: Path) -> FilterRun:
     except (OSError, OmegaConfBaseException) as exc:
         raise SynthkitError(f"{folder}/.hydra/config.yaml cannot be read: {exc}") from None
     cwd = Path(manifest.get("cwd") or ".")
-    files = [cwd / path for path in manifest.get("outputs", {}) if str(path).endswith(".jsonl")]
-    metadata_files = {metadata_path(path) for path in files} if spec.metadata == SEPARATE else set()
-    outputs = tuple(path for path in files if path not in metadata_files)
+    written = {(cwd / path).resolve() for path in manifest.get("outputs", {})}
+    output = cwd / output_path(folder.resolve(), spec)
+    outputs = tuple(path for path in (output, val_path(output)) if path.resolve() in written)
     try:
         stats = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -126,8 +126,11 @@ def _with_metadata(path: Path, run: FilterRun) -> Iterator[tuple[int, Any]]:
     for line, metadata in itertools.zip_longest(_read(path, run), _read(beside, run)):
         if line is None or metadata is None:
             raise SynthkitError(f"{path} and {beside} do not have as many lines (was one of them edited?)")
-        number, example = line
-        yield number, {**example, "metadata": metadata[1]} if isinstance(example, dict) else example
+        (number, example), (_, value) = line, metadata
+        if not isinstance(value, dict):
+            raise SynthkitError(f"{beside}:{number}: not the metadata the filter writes: not a JSON object "
+                                "(edited, or written by an older synthkit?)")
+        yield number, {**example, "metadata": value} if isinstance(example, dict) else example
 
 
 def _lines(run: FilterRun) -> Iterator[tuple[str, int, dict[str, Any]]]:

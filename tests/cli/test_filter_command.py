@@ -414,6 +414,8 @@ def test_a_failed_rerun_from_another_folder_leaves_the_working_folder_as_it_was(
     (("filter.output=",), "filter.output is empty (null writes sft.jsonl in the run directory)"),
     (("filter.min_judge_score.speed=0.5",), "filter.min_judge_score is not a filter key (keys: dedup, "),
     (("filter.output=traces.db", "filter.overwrite=true"), "filter.output: traces.db is the trace DB itself"),
+    (("filter.output=.", "filter.metadata=separate"), "filter.output: . is a directory"),
+    (("filter.output=.", "filter.val_fraction=0.5"), "filter.output: . is a directory"),
 ])
 def test_mistakes_are_one_line_and_leave_no_run_directory(run_cli, project, args, fragment):
     assert_one_line_error(run_cli("filter", "db.path=traces.db", *args), fragment)

@@ -172,6 +172,20 @@ def test_review_reads_the_metadata_a_run_wrote_beside_its_examples(run_cli, proj
     with beside.open("a", encoding="utf-8") as handle:
         handle.write("{}\n")
     assert_one_line_error(run_cli("review"), "sft.metadata.jsonl do not have as many lines")
+    beside.write_text("null\n" + "".join(beside.read_text().splitlines(keepends=True)[1:-1]))
+    assert_one_line_error(run_cli("review"), "sft.metadata.jsonl:1: not the metadata the filter writes")
+
+
+@pytest.mark.parametrize("metadata", ["true", "separate"])
+def test_review_finds_a_run_s_files_by_their_names_whatever_they_end_in(run_cli, project, metadata):
+    folder, _ = project
+    filter_run(run_cli, folder, f"filter.metadata={metadata}", "filter.output=data", "filter.val_fraction=0.3")
+    assert (folder / "data.val.jsonl").is_file() and (folder / "data.metadata.jsonl").is_file() == (
+        metadata == "separate")
+    total = sum(1 for name in ("data", "data.val.jsonl") for _ in (folder / name).open())
+    result = run_cli("review", "review.n=1000")
+    assert result.exit_code == 0, result.err
+    assert f"{total} of {total} kept examples" in result.out
 
 
 def test_review_shows_prompt_completion_examples_as_their_chats(run_cli, project):

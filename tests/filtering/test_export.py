@@ -86,6 +86,8 @@ def test_separate_metadata_leaves_the_examples_bare_and_keeps_their_provenance_l
         assert lines(export.metadata_path(tmp_path / b)) == [example["metadata"] for example in with_metadata]
         assert (validate_file(tmp_path / b).errors, validate_file(tmp_path / b).warnings) == ([], [])
     assert separate.stats == inline.stats
+    dry = filter_traces(graded_db, metadata="separate", **keys)
+    assert (dry.outputs, dry.metadata_files, dry.stats) == ((), (), inline.stats)
 
 
 def test_an_earlier_runs_metadata_file_is_never_left_beside_a_new_file(graded_db, tmp_path):
