@@ -140,6 +140,8 @@ def test_the_pipeline_checks_every_step_before_playing(run_cli, tmp_path, monkey
     for args, fragment in [((f"filter.output={tmp_path / 'sft.jsonl'}",), "sft.jsonl exists; set filter.overwrite=true"),
                            (("+validate.strictly=true",), "validate.strictly is not a known key"),
                            (("judge.strict=true",), "needs OPENAI_API_KEY, which is not set"),
+                           (("validate.strict=true",), "validate.strict=true fails every example that carries its "
+                            "metadata (filter.metadata=true): set filter.metadata=separate (or false)"),
                            (("filter.min_judge_scores.RubricCrafterOutcome.speed=0.5",),
                             "filter.min_judge_scores.RubricCrafterOutcome.speed: neither this run's rubrics nor "
                             "the DB give a judge score"),
@@ -193,12 +195,15 @@ def test_ctrl_c_just_after_an_episode_was_stored_keeps_each_once(run_cli, tmp_pa
 
 def test_the_pipeline_validates_with_the_validate_keys(run_cli, tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    # one example per episode: the environment answers its tool calls in user messages, a warning
     result = run_cli("pipeline", 'eval.seeds="0-3"', "eval.max_steps=120", "validate.strict=true",
-                     "filter.val_fraction=0.5", "validate.show=1")
+                     "filter.val_fraction=0.5", "validate.show=1", "filter.metadata=separate",
+                     "filter.granularity=session")
     assert result.exit_code == 1
     assert "is not ready for fine-tuning: warnings (validate.strict=true)" in result.err
     (run_dir,) = (tmp_path / "experiments" / "pipeline").iterdir()
-    assert f"{run_dir / 'val.jsonl'}:1: warning: extra top-level keys: metadata (and on " in result.out
+    assert f"{run_dir / 'val.jsonl'}:1: warning: message " in result.out and "were never answered" in result.out
+    assert "extra top-level keys" not in result.out and (run_dir / "val.metadata.jsonl").is_file()
     assert f"SFT JSONL: {run_dir / 'sft.jsonl'} and its validation split {run_dir / 'val.jsonl'} (NOT valid" \
         in result.out
     assert json.loads((run_dir / "manifest.json").read_text())["result"]["val"] == str(run_dir / "val.jsonl")
