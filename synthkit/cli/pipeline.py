@@ -43,8 +43,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     options.missing_key()  # with judge.strict, an error before the first episode
     validation = validate_options(cfg.validate)
     if validation.strict and spec.metadata is True:
-        raise SynthkitError("validate.strict=true fails every example that carries its metadata (filter.metadata=true): "
-                            "set filter.metadata=separate (or false)")
+        raise SynthkitError("validate.strict=true fails every example that carries its metadata "
+                            "(filter.metadata=true): set filter.metadata=separate (or false)")
     check_outputs(db_path, spec, output_path(run_dir, spec))
     plan = prepare(cfg)
     rubrics = plan.rubrics
