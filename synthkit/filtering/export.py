@@ -275,9 +275,9 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
                 longest = max(longest, count)
             written = [p for p in (sink.commit() for sink in sinks.values()) if p is not None]
             metadata_written = [p for p in (sink.commit() for sink in beside.values()) if p is not None]
+            new = {*written, *metadata_written}
             # an earlier run's file never stays beside this run's: a session could be in both
-            removed = [path for path in files
-                       if written and path not in written + metadata_written and path.is_file()]
+            removed = [path for path in files if written and path not in new and path.is_file()]
             for path in removed:
                 path.unlink()  # allowed by filter.overwrite (checked before anything was written)
         except BaseException:
@@ -287,7 +287,7 @@ def run_filter(db_path: str | Path, spec: FilterSpec, output: Path | None, *,
     stats = _stats(spec, selected, read, sinks, tokens, longest, left_out, written_by, limit.reached, versions)
     notes = [f"removed {path}: an earlier run's {files[path]}; this run wrote none" for path in removed]
     notes += [f"nothing written: {path} is left as it was"
-              for path in outputs if path.is_file() and path not in written + metadata_written]
+              for path in outputs if path.is_file() and path not in new]
     return FilterResult(tuple(kept or ()), stats, tuple(written), tuple(notes), tuple(metadata_written))
 
 
